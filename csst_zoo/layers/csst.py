@@ -1,0 +1,86 @@
+"""CSST conv: grouped spatiotemporal modelling (GSTM) and parameter-free feature fusion (PFFF).
+
+Zhou, Ma, Yi, "CSST-Net: Channel Split Spatiotemporal Network for Human Action
+Recognition", Information Technology and Control 52(4), 2023, Section 3.
+"""
+import torch
+from torch import nn
+
+from .baselines import C2DConv, check_groups
+
+__all__ = ['CSSTConv', 'pfff', 'split_channels']
+
+
+def split_channels(in_channels: int, alpha: float) -> tuple:
+    """Return (temporal, spatial) input channel counts for a split ratio ``alpha`` (Eq. 2)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
+        raise ValueError(f'alpha must be a number strictly between 0 and 1, got {alpha!r}')
+    temporal = alpha * in_channels
+    if abs(temporal - round(temporal)) > 1e-6:
+        raise ValueError(
+            f'alpha={alpha} splits in_channels={in_channels} into {temporal:g} temporal channels; '
+            f'alpha * in_channels must be a whole number (e.g. alpha in 0.25, 0.5, 0.75 for widths '
+            f'divisible by 4)')
+    temporal = int(round(temporal))
+    return temporal, in_channels - temporal
+
+
+def pfff(u1: torch.Tensor, u2: torch.Tensor) -> torch.Tensor:
+    """Parameter-free feature fusion, Eqs. 4-6, as printed in the paper.
+
+    ``S_l = mean_{T,H,W}(U_l)`` per sample and channel, ``beta = e^S2 / (e^S1 + e^S2)``,
+    ``gamma = 1 - beta`` and ``Y = beta * U1 + gamma * U2``, where ``U1`` is the spatial and
+    ``U2`` the temporal output. Note that beta, which weighs U1, is computed from S2:
+    that is the paper's Eq. 5 verbatim.
+    """
+    s1 = u1.mean(dim=(2, 3, 4), keepdim=True)
+    s2 = u2.mean(dim=(2, 3, 4), keepdim=True)
+    # e^S2 / (e^S1 + e^S2) == sigmoid(S2 - S1), without overflow for large activations.
+    beta = torch.sigmoid(s2 - s1)
+    # lerp(U2, U1, beta) = U2 + beta * (U1 - U2) = beta * U1 + (1 - beta) * U2: one fused pass.
+    return torch.lerp(u2, u1, beta)
+
+
+class CSSTConv(nn.Module):
+    """Channel split spatiotemporal conv, a drop-in for a 3x3 conv of a ResNet block.
+
+    The first ``alpha * in_channels`` input channels go to the temporal branch and the
+    rest to the spatial branch, the order of the paper's Eq. 7. Spatial branch: a 1x3x3
+    conv. Temporal branch (GSTM, Eq. 3): a 3x3x3 conv with ``groups`` groups plus a 1x1x1
+    point-wise conv, summed. The branches are fused by PFFF. Both branches map to all
+    ``out_channels`` and carry no norm of their own: the block's BatchNorm follows the
+    fused output, as in the paper's parameter count.
+
+    Parameters: ``(9 (1 - alpha) + 27 alpha / groups + alpha) * in_channels * out_channels``.
+    """
+
+    def __init__(
+            self,
+            in_channels: int,
+            out_channels: int,
+            stride: int = 1,
+            dilation: int = 1,
+            alpha: float = 0.5,
+            groups: int = 2,
+    ):
+        super().__init__()
+        self.temporal_channels, self.spatial_channels = split_channels(in_channels, alpha)
+        check_groups(self.temporal_channels, out_channels, groups, 'the temporal branch (alpha * in_channels)')
+        self.alpha = alpha
+        self.groups = groups
+        self.spatial = C2DConv(self.spatial_channels, out_channels, stride, dilation)
+        self.temporal = nn.Conv3d(
+            self.temporal_channels, out_channels, kernel_size=3, stride=(1, stride, stride),
+            padding=(1, dilation, dilation), dilation=(1, dilation, dilation), groups=groups, bias=False)
+        self.pointwise = nn.Conv3d(
+            self.temporal_channels, out_channels, kernel_size=1, stride=(1, stride, stride), bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_temporal, x_spatial = x.split([self.temporal_channels, self.spatial_channels], dim=1)
+        u1 = self.spatial(x_spatial)
+        u2 = self.temporal(x_temporal)
+        u2 = u2 + self.pointwise(x_temporal)
+        return pfff(u1, u2)
+
+    def extra_repr(self) -> str:
+        return f'alpha={self.alpha}, groups={self.groups}'

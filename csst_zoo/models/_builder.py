@@ -1,0 +1,70 @@
+"""Model construction and pretrained loading, in one place (timm's ``build_model_with_cfg`` for video).
+
+timm's own ``build_model_with_cfg`` assumes image cfgs (``input_size`` of length 3); video cfgs
+carry ``input_size=(C, T, H, W)`` and ``pool_size=(T, h, w)``. Everything else is timm's:
+cfg resolution (``pretrained_cfg``/``pretrained_cfg_overlay``, hub id, file, url), the
+``load_pretrained`` source priority (state_dict > file > hf-hub > url), classifier dropping
+when ``num_classes`` differs, and ``FeatureListNet`` for ``features_only``.
+"""
+from typing import Any, Dict, Optional
+
+from timm.models import FeatureListNet, load_pretrained
+from timm.models._builder import pretrained_cfg_for_features, resolve_pretrained_cfg
+
+from ..inflate import inflate_state_dict
+
+__all__ = ['build_video_model']
+
+
+def _describe_source(cfg: Dict[str, Any]) -> str:
+    if cfg.get('state_dict') is not None:
+        return 'the given state_dict'
+    if cfg.get('file'):
+        return f'file {cfg["file"]!r}'
+    sources = [f'Hugging Face Hub id {cfg["hf_hub_id"]!r}'] if cfg.get('hf_hub_id') else []
+    sources += [f'url {cfg["url"]!r}'] if cfg.get('url') else []
+    return ' / '.join(sources) or 'no source'
+
+
+def build_video_model(
+        model_cls,
+        variant: str,
+        pretrained: bool = False,
+        pretrained_cfg: Optional[Dict[str, Any]] = None,
+        pretrained_cfg_overlay: Optional[Dict[str, Any]] = None,
+        cache_dir=None,
+        features_only: bool = False,
+        out_indices=(0, 1, 2, 3, 4),
+        **kwargs,
+):
+    cfg = resolve_pretrained_cfg(variant, pretrained_cfg, pretrained_cfg_overlay).to_dict()
+    if cfg.get('num_classes') is not None and cfg['num_classes'] >= 0:
+        kwargs.setdefault('num_classes', cfg['num_classes'])
+    source_chans = cfg['input_size'][0]
+    kwargs.setdefault('in_chans', source_chans)
+    model = model_cls(**kwargs)
+
+    # The cfg describes the weights' input: channels as trained, T as configured, H, W as trained.
+    t = model.num_frames
+    cfg['input_size'] = (source_chans, t, *cfg['input_size'][-2:])
+    cfg['pool_size'] = (t, *cfg['pool_size'][-2:])
+    model.pretrained_cfg = model.default_cfg = cfg
+
+    if pretrained:
+        try:
+            load_pretrained(
+                model, cfg, num_classes=model.num_classes, in_chans=model.in_chans,
+                filter_fn=inflate_state_dict, strict=True, cache_dir=cache_dir)
+        except ValueError:
+            raise  # a checkpoint that does not fit: the message names the key
+        except Exception as e:
+            raise RuntimeError(
+                f'could not load pretrained weights for {variant} from {_describe_source(cfg)}: '
+                f'{type(e).__name__}: {e}. Without network, pass a local 2D ResNet or video checkpoint: '
+                f'create_model({variant!r}, pretrained=True, pretrained_cfg_overlay=dict(file="PATH")) '
+                f'or create_model({variant!r}, checkpoint_path="PATH").') from e
+
+    if features_only:
+        model = FeatureListNet(model, out_indices=out_indices)
+        model.pretrained_cfg = model.default_cfg = pretrained_cfg_for_features(cfg)
+    return model

@@ -1,0 +1,40 @@
+"""``create_model`` / ``list_models`` / ``is_model`` over timm's registry, limited to csst-zoo's models."""
+import difflib
+from typing import List
+
+import timm
+from timm.models import parse_model_name, split_model_name_tag
+
+from . import video_resnet
+
+__all__ = ['create_model', 'is_model', 'list_models']
+
+_MODULES = (video_resnet.__name__.rsplit('.', 1)[-1],)
+
+
+def list_models(pattern: str = '', pretrained: bool = False) -> List[str]:
+    """Names of csst-zoo's registered models, optionally filtered by an fnmatch ``pattern``
+    (e.g. ``'csst_*'``); with ``pretrained=True``, the ``name.tag`` of each set of weights."""
+    return timm.list_models(pattern, module=_MODULES, pretrained=pretrained)
+
+
+def is_model(name: str) -> bool:
+    """True if ``name`` (optionally ``name.tag``) is a csst-zoo model."""
+    return split_model_name_tag(name)[0] in list_models()
+
+
+def create_model(name: str, pretrained: bool = False, **kwargs):
+    """Create a csst-zoo video model, as ``timm.create_model`` does.
+
+    ``name`` is a registered name (``list_models()``), optionally with a pretrained tag
+    (``csst_resnet50.tv_in1k``), or ``hf-hub:ORG/REPO`` / ``local-dir:PATH`` for a saved
+    checkpoint. Keyword arguments go to the model (``num_classes``, ``num_frames``, ``alpha``,
+    ``groups``, ``drop_rate``, ``in_chans``, ...) or to timm's loader (``pretrained_cfg_overlay``,
+    ``cache_dir``, ``features_only``).
+    """
+    source, arch = parse_model_name(name)
+    if not source and not is_model(arch):
+        close = difflib.get_close_matches(split_model_name_tag(arch)[0], list_models(), n=3, cutoff=0.5)
+        hint = f' Did you mean {", ".join(repr(c) for c in close)}?' if close else ''
+        raise ValueError(f'unknown model name {name!r}: see csst_zoo.list_models().{hint}')
+    return timm.create_model(name, pretrained=pretrained, **kwargs)

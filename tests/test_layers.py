@@ -1,0 +1,135 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from csst_zoo.layers import C2DConv, C3DConv, CSSTConv, P3DConv, pfff, temporal_conv_factory
+from conftest import n_params
+
+
+def table1_params(family, c_in, c_out, alpha=0.5, g=2, k=3):
+    """The paper's Table 1 formulas, in the paper's own terms."""
+    return {
+        'c2d': k ** 2 * c_in * c_out,
+        'c3d': k ** 3 * c_in * c_out,
+        'c3dg': k ** 3 * c_in * c_out / g,
+        'p3d': (k ** 2 + k) * c_in * c_out,
+        'csst': (k ** 2 * (1 - alpha) + k ** 3 * alpha / g + alpha) * c_in * c_out,
+    }[family]
+
+
+@pytest.mark.parametrize('c_in, c_out, alpha, g', [
+    (64, 64, 0.5, 2), (128, 128, 0.25, 2), (128, 128, 0.75, 2), (256, 256, 0.5, 4), (64, 64, 0.5, 8),
+    (64, 128, 0.5, 2),
+])
+def test_param_counts_match_table1(c_in, c_out, alpha, g):
+    assert n_params(CSSTConv(c_in, c_out, alpha=alpha, groups=g)) == table1_params('csst', c_in, c_out, alpha, g)
+    assert n_params(C2DConv(c_in, c_out)) == table1_params('c2d', c_in, c_out)
+    assert n_params(C3DConv(c_in, c_out)) == table1_params('c3d', c_in, c_out)
+    assert n_params(C3DConv(c_in, c_out, groups=g)) == table1_params('c3dg', c_in, c_out, g=g)
+    # P3D's temporal conv works at the output width: 9 C_in C_out + 3 C_out^2, Table 1's
+    # (k^2 + k) C_in C_out whenever C_in == C_out (every bottleneck 3x3 conv).
+    assert n_params(P3DConv(c_in, c_out)) == 9 * c_in * c_out + 3 * c_out * c_out
+    if c_in == c_out:
+        assert n_params(P3DConv(c_in, c_out)) == table1_params('p3d', c_in, c_out)
+
+
+@pytest.mark.parametrize('conv', [
+    C2DConv(8, 16, stride=2), C3DConv(8, 16, stride=2), C3DConv(8, 16, stride=2, groups=2),
+    P3DConv(8, 16, stride=2), CSSTConv(8, 16, stride=2), CSSTConv(8, 16, alpha=0.25, groups=2),
+])
+@pytest.mark.parametrize('t', [1, 3, 8])
+def test_shapes_keep_time(conv, t):
+    y = conv(torch.randn(2, 8, t, 12, 12))
+    s = conv.spatial.stride[1] if hasattr(conv, 'spatial') else conv.stride[1]
+    assert y.shape == (2, 16, t, 12 // s, 12 // s)
+
+
+def test_c2d_is_the_2d_conv_per_frame():
+    conv = C2DConv(6, 10, stride=2)
+    x = torch.randn(2, 6, 5, 9, 9)
+    y = conv(x)
+    for t in range(5):
+        ref = F.conv2d(x[:, :, t], conv.weight[:, :, 0], stride=2, padding=1)
+        torch.testing.assert_close(y[:, :, t], ref, rtol=1e-5, atol=1e-5)
+
+
+def test_c3d_sees_neighbouring_frames_and_c2d_does_not():
+    x = torch.zeros(1, 4, 5, 6, 6)
+    x[:, :, 2] = 1.0  # only frame 2 is lit
+    for conv, lit in ((C2DConv(4, 4), {2}), (C3DConv(4, 4), {1, 2, 3}), (P3DConv(4, 4), {1, 2, 3}),
+                      (CSSTConv(4, 4), {1, 2, 3})):
+        with torch.no_grad():
+            torch.nn.init.constant_(next(conv.parameters()), 0.0)
+            for p in conv.parameters():
+                p.abs_().add_(0.1)
+        y = conv(x)
+        lit_frames = {t for t in range(5) if y[:, :, t].abs().sum() > 0}
+        if isinstance(conv, CSSTConv):
+            # PFFF mixes in per-clip means, so every frame is non-zero: check the temporal branch.
+            u2 = conv.temporal(x[:, :2]) + conv.pointwise(x[:, :2])
+            lit_frames = {t for t in range(5) if u2[:, :, t].abs().sum() > 0}
+        assert lit_frames == lit, type(conv).__name__
+
+
+def test_pfff_matches_equations_4_to_6():
+    # Two channels, hand-made: U1 channel means 1 and -2, U2 channel means 3 and 0.
+    u1 = torch.stack([torch.full((2, 2, 2), 1.0), torch.tensor([-1.0, -3.0]).repeat(4).reshape(2, 2, 2)])[None]
+    u2 = torch.stack([torch.arange(8.0).reshape(2, 2, 2) - 0.5, torch.zeros(2, 2, 2)])[None]
+    s1, s2 = [1.0, -2.0], [3.0, 0.0]
+    y = pfff(u1, u2)
+    for c in range(2):
+        beta = math.exp(s2[c]) / (math.exp(s1[c]) + math.exp(s2[c]))  # Eq. 5
+        gamma = 1.0 - beta
+        expected = beta * u1[0, c] + gamma * u2[0, c]  # Eq. 6
+        torch.testing.assert_close(y[0, c], expected, rtol=1e-6, atol=1e-6)
+    assert math.isclose(math.exp(3) / (math.exp(1) + math.exp(3)), 0.8807970779778823)
+
+
+def test_pfff_is_stable_for_large_activations():
+    u1 = torch.full((1, 1, 1, 2, 2), 1000.0)
+    u2 = torch.full((1, 1, 1, 2, 2), -1000.0)
+    y = pfff(u1, u2)
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y, u2)  # beta = e^S2 / (e^S1 + e^S2) -> 0, so Y -> U2
+
+
+def test_csst_splits_temporal_first():
+    conv = CSSTConv(8, 4, alpha=0.25)
+    assert (conv.temporal_channels, conv.spatial_channels) == (2, 6)
+    assert conv.spatial.in_channels == 6 and conv.temporal.in_channels == 2 and conv.pointwise.in_channels == 2
+    # Changing the first 2 channels must not change the spatial branch's output.
+    x = torch.randn(1, 8, 3, 5, 5)
+    x2 = x.clone()
+    x2[:, :2] += 1
+    torch.testing.assert_close(conv.spatial(x[:, 2:]), conv.spatial(x2[:, 2:]))
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(alpha=0.0), 'alpha must be a number strictly between 0 and 1'),
+    (dict(alpha=1.0), 'alpha must be a number strictly between 0 and 1'),
+    (dict(alpha=-0.5), 'alpha must be a number strictly between 0 and 1'),
+    (dict(alpha='half'), 'alpha must be a number strictly between 0 and 1'),
+    (dict(alpha=0.3), 'alpha \\* in_channels must be a whole number'),
+    (dict(groups=3), 'groups=3 must divide both'),
+    (dict(groups=0), 'groups must be a positive integer'),
+])
+def test_csst_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CSSTConv(64, 64, **kwargs)
+
+
+def test_c3dg_bad_groups():
+    with pytest.raises(ValueError, match='groups=5 must divide'):
+        C3DConv(64, 64, groups=5)
+
+
+def test_conv_factory_rejects_foreign_arguments():
+    with pytest.raises(ValueError, match='alpha does not apply to the c2d family, which takes no extra'):
+        temporal_conv_factory('c2d', alpha=0.5)
+    with pytest.raises(ValueError, match='alpha does not apply to the c3dg family, which takes groups'):
+        temporal_conv_factory('c3dg', alpha=0.5)
+    with pytest.raises(ValueError, match="conv_type must be one of"):
+        temporal_conv_factory('x3d')
+    assert temporal_conv_factory('csst', alpha=None, groups=4).keywords == {'alpha': 0.5, 'groups': 4}

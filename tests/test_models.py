@@ -1,0 +1,162 @@
+import pytest
+import timm
+import torch
+
+import csst_zoo
+from csst_zoo import VideoResNet
+from conftest import n_params
+
+ALL = csst_zoo.list_models()
+CLIP = (2, 3, 4, 64, 64)
+
+
+def test_registry_lists_every_family_and_depth():
+    families, depths = ('c2d', 'c3d', 'c3dg', 'p3d', 'csst'), (18, 34, 50, 101)
+    assert sorted(ALL) == sorted(f'{f}_resnet{d}' for f in families for d in depths)
+    assert csst_zoo.list_models('csst_*') == ['csst_resnet18', 'csst_resnet34', 'csst_resnet50', 'csst_resnet101']
+    assert 'csst_resnet50.tv_in1k' in csst_zoo.list_models(pretrained=True)
+    assert csst_zoo.is_model('csst_resnet50') and csst_zoo.is_model('csst_resnet50.tv_in1k')
+    assert not csst_zoo.is_model('resnet50')  # timm's own models are not ours
+    assert set(ALL) <= set(timm.list_models())
+
+
+@pytest.mark.parametrize('name', ALL)
+def test_forward_backward_every_model(name):
+    model = csst_zoo.create_model(name, num_classes=7, num_frames=8)
+    model.train()
+    out = model(torch.randn(CLIP))  # T=4 although num_frames=8: T is read from the input
+    assert out.shape == (2, 7)
+    out.mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing, missing
+    model.eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 3, 64, 64)).shape == (1, 7)
+
+
+# The paper's Table 4 (ResNet50, 174 classes) within 0.2%; P3D is the plain cascaded P3D (see README).
+@pytest.mark.parametrize('name, millions', [
+    ('c2d_resnet50', 23.86), ('c3d_resnet50', 46.50), ('c3dg_resnet50', 29.52), ('csst_resnet50', 27.34),
+    ('p3d_resnet50', 27.64),
+])
+def test_resnet50_param_counts(name, millions):
+    model = csst_zoo.create_model(name, num_classes=174)
+    assert n_params(model) / 1e6 == pytest.approx(millions, rel=2e-3)
+
+
+def test_c2d_has_exactly_the_2d_resnet_params():
+    for depth in (18, 50):
+        ref = timm.create_model(f'resnet{depth}', num_classes=174)
+        assert n_params(csst_zoo.create_model(f'c2d_resnet{depth}', num_classes=174)) == n_params(ref)
+
+
+def test_alpha_and_groups_reach_the_blocks():
+    model = csst_zoo.create_model('csst_resnet50', alpha=0.25, groups=4)
+    conv = model.layer3[0].conv2
+    assert (conv.alpha, conv.groups, conv.temporal_channels) == (0.25, 4, 64)
+    assert model.layer1[0].conv2.temporal.groups == 4
+    assert csst_zoo.create_model('c3dg_resnet18', groups=4).layer2[1].conv1.groups == 4
+
+
+def test_basic_blocks_replace_both_3x3_convs():
+    model = csst_zoo.create_model('csst_resnet18')
+    block = model.layer2[0]
+    assert type(block.conv1).__name__ == type(block.conv2).__name__ == 'CSSTConv'
+    assert type(model.layer2[0].downsample[0]).__name__ == 'Conv3d'  # 1x1 projection stays per frame
+
+
+def test_timm_create_model_and_contract():
+    model = timm.create_model('csst_resnet18', num_classes=10, num_frames=6, drop_rate=0.3)
+    assert isinstance(model, VideoResNet)
+    cfg = model.pretrained_cfg
+    assert cfg['input_size'] == (3, 6, 224, 224) and cfg['pool_size'] == (6, 7, 7)
+    assert cfg['architecture'] == 'csst_resnet18' and cfg['num_classes'] == 1000  # the weights' head
+    assert cfg['mean'] == timm.data.IMAGENET_DEFAULT_MEAN and cfg['crop_pct'] == 0.875
+    state = model.state_dict()
+    assert cfg['first_conv'] + '.weight' in state and cfg['classifier'] + '.weight' in state
+    assert model.num_classes == 10 and model.num_features == 512 and model.drop_rate == 0.3
+    assert model.get_classifier() is model.fc and model.get_classifier(name_only=True) == 'fc'
+    assert [f['num_chs'] for f in model.feature_info] == [64, 64, 128, 256, 512]
+
+    model.eval()
+    x = torch.randn(1, 3, 6, 64, 64)
+    feats = model.forward_features(x)
+    assert feats.shape == (1, 512, 6, 2, 2)
+    pre = model.forward_head(feats, pre_logits=True)
+    assert pre.shape == (1, model.head_hidden_size) == (1, 512)
+    torch.testing.assert_close(model.forward_head(feats), model.fc(pre))
+    torch.testing.assert_close(model(x), model.fc(pre))
+
+    model.reset_classifier(0)
+    out = model(x)
+    assert out.shape == (1, model.num_features)
+    torch.testing.assert_close(out, pre)
+    model.reset_classifier(0, '')
+    assert model(x).shape == feats.shape
+    model.reset_classifier(5, 'max')
+    assert model(x).shape == (1, 5)
+    with pytest.raises(ValueError, match='global_pool can only be disabled'):
+        model.reset_classifier(5, '')
+
+
+def test_default_cfg_input_size_runs():
+    model = timm.create_model('csst_resnet18', num_classes=3).eval()
+    c, t, h, w = model.pretrained_cfg['input_size']
+    with torch.no_grad():
+        assert model(torch.randn(1, c, t, h, w)).shape == (1, 3)
+
+
+def test_grad_checkpointing_gives_same_outputs_and_grads():
+    model = csst_zoo.create_model('csst_resnet18', num_classes=4).eval()  # eval: BN stats fixed
+    x = torch.randn(1, 3, 4, 32, 32)
+    model(x).sum().backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    model.set_grad_checkpointing(True)
+    model(x).sum().backward()
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, grads[n], rtol=1e-4, atol=1e-5)
+
+
+def test_features_only():
+    model = timm.create_model('csst_resnet18', features_only=True, out_indices=(1, 2, 3, 4)).eval()
+    outs = model(torch.randn(1, 3, 4, 64, 64))
+    assert [o.shape[1] for o in outs] == model.feature_info.channels() == [64, 128, 256, 512]
+    assert [o.shape[2] for o in outs] == [4] * 4
+
+
+def test_in_chans():
+    model = csst_zoo.create_model('c2d_resnet18', in_chans=2, num_classes=3)
+    assert model(torch.randn(1, 2, 2, 32, 32)).shape == (1, 3)
+
+
+@pytest.mark.parametrize('shape, message', [
+    ((3, 4, 32, 32), 'input must be a 5-D clip \\(N, C, T, H, W\\), got a 4-D tensor'),
+    ((1, 1, 3, 4, 32, 32), 'got a 6-D tensor'),
+    ((1, 4, 3, 32, 32), 'looks like \\(N, T, C, H, W\\)'),
+    ((1, 1, 4, 32, 32), 'input has 1 channels in dim 1'),
+])
+def test_bad_input_shapes(shape, message):
+    model = csst_zoo.create_model('csst_resnet18')
+    with pytest.raises(ValueError, match=message):
+        model(torch.randn(shape))
+
+
+def test_unknown_model_name_suggests_close_names():
+    with pytest.raises(ValueError, match="unknown model name 'cst_resnet50'.*Did you mean 'csst_resnet50'"):
+        csst_zoo.create_model('cst_resnet50')
+    with pytest.raises(ValueError, match='unknown model name'):
+        csst_zoo.create_model('resnet50')
+
+
+@pytest.mark.parametrize('name, kwargs, message', [
+    ('csst_resnet50', dict(alpha=1.5), 'alpha must be a number strictly between 0 and 1'),
+    ('csst_resnet50', dict(alpha=0.3), 'alpha \\* in_channels must be a whole number'),
+    ('csst_resnet50', dict(groups=3), 'groups=3 must divide'),
+    ('c3dg_resnet50', dict(groups=7), 'groups=7 must divide'),
+    ('c2d_resnet50', dict(alpha=0.5), 'alpha does not apply to the c2d family'),
+    ('csst_resnet50', dict(num_frames=0), 'num_frames must be a positive integer'),
+])
+def test_bad_model_arguments(name, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        csst_zoo.create_model(name, **kwargs)
