@@ -24,17 +24,20 @@ def check_groups(in_channels: int, out_channels: int, groups: int, where: str) -
 class C2DConv(nn.Conv3d):
     """C2D: the 2D 3x3 conv per frame (no temporal modelling). Params ``9 C_in C_out``.
 
-    The weight is a 1x3x3 Conv3d kernel, but the forward runs ``conv2d`` on the T frames folded
+    ``kernel_size=1`` gives the per-frame (1x1x1) point-wise conv of the CSST temporal branch.
+    The weight is a 1xkxk Conv3d kernel, but the forward runs ``conv2d`` on the T frames folded
     into the batch. On CPU, ATen sends a batch-1 1x3x3 ``conv3d`` with few channels to its
     native kernel rather than oneDNN (a heuristic made for 2D shapes), which made the CSST
     spatial branch 3x slower than its FLOPs; as frames, every such conv takes oneDNN. The fold
     is a free view for ``channels_last_3d`` inputs and a copy for contiguous ones.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1):
+    def __init__(
+            self, in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1, kernel_size: int = 3):
+        pad = dilation * (kernel_size // 2)
         super().__init__(
-            in_channels, out_channels, kernel_size=(1, 3, 3), stride=(1, stride, stride),
-            padding=(0, dilation, dilation), dilation=(1, dilation, dilation), bias=False)
+            in_channels, out_channels, kernel_size=(1, kernel_size, kernel_size), stride=(1, stride, stride),
+            padding=(0, pad, pad), dilation=(1, dilation, dilation), bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         frames = rearrange(x, 'n c t h w -> (n t) c h w')

@@ -72,14 +72,12 @@ class CSSTConv(nn.Module):
         self.temporal = nn.Conv3d(
             self.temporal_channels, out_channels, kernel_size=3, stride=(1, stride, stride),
             padding=(1, dilation, dilation), dilation=(1, dilation, dilation), groups=groups, bias=False)
-        self.pointwise = nn.Conv3d(
-            self.temporal_channels, out_channels, kernel_size=1, stride=(1, stride, stride), bias=False)
+        self.pointwise = C2DConv(self.temporal_channels, out_channels, stride, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x_temporal, x_spatial = x.split([self.temporal_channels, self.spatial_channels], dim=1)
         u1 = self.spatial(x_spatial)
-        u2 = self.temporal(x_temporal)
-        u2 = u2 + self.pointwise(x_temporal)
+        u2 = self.temporal(x_temporal).add_(self.pointwise(x_temporal))
         return pfff(u1, u2)
 
     def extra_repr(self) -> str:

@@ -8,12 +8,12 @@ when ``num_classes`` differs, and ``FeatureListNet`` for ``features_only``.
 """
 from typing import Any, Dict, Optional
 
-from timm.models import FeatureListNet, load_pretrained
+from timm.models import FeatureListNet, load_pretrained, load_state_dict
 from timm.models._builder import pretrained_cfg_for_features, resolve_pretrained_cfg
 
-from ..inflate import inflate_state_dict
+from ..inflate import check_state_dict, inflate_state_dict, is_video_state_dict
 
-__all__ = ['build_video_model']
+__all__ = ['build_video_model', 'load_checkpoint']
 
 
 def _describe_source(cfg: Dict[str, Any]) -> str:
@@ -68,3 +68,23 @@ def build_video_model(
         model = FeatureListNet(model, out_indices=out_indices)
         model.pretrained_cfg = model.default_cfg = pretrained_cfg_for_features(cfg)
     return model
+
+
+def load_checkpoint(model, checkpoint_path) -> None:
+    """Load a checkpoint file into ``model``: a video checkpoint of the same architecture, or a
+    2D ResNet (timm or torchvision format), inflated, whose classifier is kept only if it fits."""
+    try:
+        state_dict = load_state_dict(str(checkpoint_path))
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f'checkpoint_path {str(checkpoint_path)!r} does not exist') from e
+    except Exception as e:
+        raise RuntimeError(f'could not read checkpoint_path {str(checkpoint_path)!r} '
+                           f'(truncated or not a weights file?): {type(e).__name__}: {e}') from e
+    video = is_video_state_dict(state_dict, model)
+    state_dict = inflate_state_dict(state_dict, model)
+    if video:
+        check_state_dict(state_dict, model)  # the classifier must fit too
+    else:
+        target = model.state_dict()
+        state_dict = {k: v for k, v in state_dict.items() if k in target and v.shape == target[k].shape}
+    model.load_state_dict(state_dict, strict=video)

@@ -6,6 +6,7 @@ import timm
 from timm.models import parse_model_name, split_model_name_tag
 
 from . import video_resnet
+from ._builder import load_checkpoint
 
 __all__ = ['create_model', 'is_model', 'list_models']
 
@@ -23,18 +24,23 @@ def is_model(name: str) -> bool:
     return split_model_name_tag(name)[0] in list_models()
 
 
-def create_model(name: str, pretrained: bool = False, **kwargs):
+def create_model(name: str, pretrained: bool = False, checkpoint_path=None, **kwargs):
     """Create a csst-zoo video model, as ``timm.create_model`` does.
 
     ``name`` is a registered name (``list_models()``), optionally with a pretrained tag
     (``csst_resnet50.tv_in1k``), or ``hf-hub:ORG/REPO`` / ``local-dir:PATH`` for a saved
     checkpoint. Keyword arguments go to the model (``num_classes``, ``num_frames``, ``alpha``,
     ``groups``, ``drop_rate``, ``in_chans``, ...) or to timm's loader (``pretrained_cfg_overlay``,
-    ``cache_dir``, ``features_only``).
+    ``cache_dir``, ``features_only``). ``checkpoint_path`` loads a local file after building:
+    a video checkpoint of this architecture, or a 2D ResNet state dict (timm or torchvision
+    format) that is inflated as ``pretrained=True`` would inflate the ImageNet weights.
     """
     source, arch = parse_model_name(name)
     if not source and not is_model(arch):
         close = difflib.get_close_matches(split_model_name_tag(arch)[0], list_models(), n=3, cutoff=0.5)
         hint = f' Did you mean {", ".join(repr(c) for c in close)}?' if close else ''
         raise ValueError(f'unknown model name {name!r}: see csst_zoo.list_models().{hint}')
-    return timm.create_model(name, pretrained=pretrained, **kwargs)
+    model = timm.create_model(name, pretrained=pretrained, **kwargs)
+    if checkpoint_path:
+        load_checkpoint(model, checkpoint_path)
+    return model
