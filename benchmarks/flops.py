@@ -1,0 +1,285 @@
+"""Reproduce the CSST-Net paper's parameter and FLOP tables (Tables 1-5) with fvcore.
+
+    python benchmarks/flops.py                       # all tables, markdown
+    python benchmarks/flops.py --tables 2,3 --format json --out tables.json
+    python benchmarks/flops.py --accuracy results.json --plot fig6.png
+
+Each table shows our figure, the paper's, and the difference in %. FLOPs are fvcore
+multiply-adds (csst_zoo.profiling), params are counted on the built models. gamma and eta use
+the paper's reported Top-1 (labelled so) or, with --accuracy, your own: a JSON object mapping
+row ids (printed in the `id` column) to Top-1 in %.
+"""
+import argparse
+import csv
+import io
+import json
+import sys
+import time
+
+import csst_zoo
+from csst_zoo import paper
+from csst_zoo.layers import TEMPORAL_CONVS
+from csst_zoo.profiling import conv_params_formula, count_params, efficiency, flop_analysis, relative_change
+
+G, M = 1e9, 1e6
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--tables', default='1,2,3,4,5', help='comma-separated table numbers (1-5)')
+    p.add_argument('--format', choices=('markdown', 'csv', 'json'), default='markdown')
+    p.add_argument('--out', help='write to this file (atomically) instead of stdout')
+    p.add_argument('--accuracy', help='JSON file {row id: Top-1 %%} used for gamma/eta instead of the paper\'s')
+    p.add_argument('--plot', help="PNG file for the paper's Figure 6: Top-1 vs FLOPs, bubble area = params")
+    p.add_argument('--frames', type=int, default=8, help='clip length of Tables 2-4 (paper: 8)')
+    p.add_argument('--size', type=int, default=224, help='input height and width (paper: 224)')
+    p.add_argument('--num-classes', type=int, default=174, help='classes of the head (paper: 174)')
+    p.add_argument('--all-ops', action='store_true',
+                   help='also count ReLU, residual additions and max pooling (not in fvcore or the paper)')
+    args = p.parse_args(argv)
+    try:
+        args.tables = sorted({int(t) for t in args.tables.split(',') if t.strip()})
+    except ValueError:
+        p.error(f'--tables takes numbers from 1 to 5 separated by commas, got {args.tables!r}')
+    if not args.tables or not set(args.tables) <= {1, 2, 3, 4, 5}:
+        p.error(f'--tables takes numbers from 1 to 5 separated by commas, got {args.tables}')
+    for name in ('frames', 'size', 'num_classes'):
+        if getattr(args, name) < 1:
+            p.error(f'--{name.replace("_", "-")} must be >= 1')
+    args.user_accuracy = {}
+    if args.accuracy:
+        try:
+            with open(args.accuracy) as f:
+                args.user_accuracy = json.load(f)
+        except (OSError, ValueError) as e:
+            p.error(f'--accuracy {args.accuracy!r} is not a readable JSON file: {e}')
+        if not isinstance(args.user_accuracy, dict) or not all(
+                isinstance(v, (int, float)) for v in args.user_accuracy.values()):
+            p.error('--accuracy must hold a JSON object mapping row ids to Top-1 numbers')
+    return args
+
+
+class Profiler:
+    """Builds and traces each (model, arguments, frames) once, reporting progress on stderr."""
+
+    def __init__(self, args):
+        self.args = args
+        self.cache = {}
+
+    def __call__(self, name, frames=None, **model_args):
+        frames = frames or self.args.frames
+        defaults = TEMPORAL_CONVS[name.split('_')[0]][1]
+        model_args = {k: v for k, v in model_args.items() if defaults.get(k) != v}  # one trace per model
+        key = (name, frames, tuple(sorted(model_args.items())))
+        if key not in self.cache:
+            label = name + ''.join(f' {k}={v}' for k, v in model_args.items())
+            print(f'[flops] tracing {label} at {frames}x{self.args.size}x{self.args.size} ...',
+                  file=sys.stderr, end=' ', flush=True)
+            start = time.perf_counter()
+            model = csst_zoo.create_model(name, num_classes=self.args.num_classes, num_frames=frames, **model_args)
+            analysis = flop_analysis(model, frames=frames, size=self.args.size, extra_ops=self.args.all_ops)
+            self.cache[key] = dict(params=count_params(model), flops=analysis.total(),
+                                   by_operator=dict(analysis.by_operator()))
+            print(f'{time.perf_counter() - start:.1f}s', file=sys.stderr, flush=True)
+        return self.cache[key]
+
+
+def diff_pct(ours, theirs):
+    return None if theirs is None else 100.0 * (ours - theirs) / theirs
+
+
+def printed_efficiency(top1, base_top1, cost, base_cost):
+    """gamma/eta as the paper computes them: from its columns, whose percentages it prints to 0.1."""
+    return round(relative_change(top1, base_top1)[1], 1) / round(relative_change(cost, base_cost)[1], 1)
+
+
+def accuracy(args, row_id, reported):
+    """(Top-1, source) for a row: the user's result if given, else the paper's reported one."""
+    if row_id in args.user_accuracy:
+        return float(args.user_accuracy[row_id]), 'yours'
+    return reported, 'paper (reported)'
+
+
+def table1(args, profile):
+    from csst_zoo.layers import temporal_conv_factory  # the same constructors the models use
+    rows = []
+    for c_in, c_out in ((64, 64), (256, 256)):
+        for family, (_, defaults) in TEMPORAL_CONVS.items():
+            conv = temporal_conv_factory(family)(c_in, c_out)
+            formula = conv_params_formula(family, c_in, c_out, **defaults)
+            counted = count_params(conv)
+            rows.append(dict(id=f'{family}:{c_in}x{c_out}', family=family, args=defaults, c_in=c_in, c_out=c_out,
+                             params_formula=formula, params_counted=counted, diff_pct=diff_pct(counted, formula)))
+    return dict(title='Table 1: parameters of one conv, Table 1 formula vs counted (alpha=0.5, g=2)', rows=rows)
+
+
+def table2(args, profile):
+    rows, base = [], None
+    for name, ref in paper.TABLE2.items():
+        ours = profile(name)['flops'] / G
+        top1, source = accuracy(args, name, ref['top1'])
+        row = dict(id=name, flops_g=ours, paper_flops_g=ref['flops'], diff_pct=diff_pct(ours, ref['flops']),
+                   top1=top1, top1_source=source)
+        if base is None:
+            base = row
+        else:
+            d_flops, d_flops_pct = relative_change(ours, base['flops_g'])
+            row.update(d_flops_g=d_flops, d_flops_pct=d_flops_pct,
+                       gamma_pct=100 * efficiency(top1, base['top1'], ours, base['flops_g']),
+                       gamma_pct_from_paper_columns=100 * printed_efficiency(
+                           ref['top1'], paper.TABLE2['csst_resnet18']['top1'], ref['flops'],
+                           paper.TABLE2['csst_resnet18']['flops']),
+                       gamma_pct_printed=ref['gamma_printed'])
+        rows.append(row)
+    return dict(title='Table 2: CSST (alpha=0.5, g=2) on ResNet18/34/50/101, baseline CSST-R18; '
+                      'gamma = dTop-1% / dFLOPs% (Eq. 8)', rows=rows)
+
+
+def table3(args, profile):
+    rows = []
+    for (alpha, groups), ref in paper.TABLE3.items():
+        result = profile('csst_resnet50', alpha=alpha, groups=groups)
+        ours = result['flops'] / G
+        row = dict(id=f'csst_resnet50:alpha={alpha},groups={groups}', alpha=alpha, groups=groups,
+                   flops_g=ours, paper_flops_g=ref['flops'], diff_pct=diff_pct(ours, ref['flops']),
+                   offset_g=ref['flops'] - ours, paper_top1=ref['top1'], paper_top5=ref['top5'])
+        if args.all_ops:
+            row.update({f'{op}_g': v / G for op, v in result['by_operator'].items() if op != 'conv'})
+        rows.append(row)
+    return dict(title='Table 3: CSST-ResNet50, alpha and g (offset = paper - ours)', rows=rows)
+
+
+def table4(args, profile):
+    rows, base = [], None
+    for name, ref in paper.TABLE4.items():
+        result = profile(name)
+        ours = result['params'] / M
+        top1, source = accuracy(args, name, ref['top1'])
+        row = dict(id=name, params_m=ours, paper_params_m=ref['params'], diff_pct=diff_pct(ours, ref['params']),
+                   flops_g=result['flops'] / G, top1=top1, top1_source=source)
+        if name == 'p3d_resnet50':
+            row['note'] = ('plain cascaded P3D (1x3x3 then 3x1x1); the printed 29.40M matches no P3D layout '
+                           'tried (see README)')
+        if base is None:
+            base = row
+        else:
+            d_params, d_params_pct = relative_change(ours, base['params_m'])
+            row.update(d_params_m=d_params, d_params_pct=d_params_pct,
+                       eta=efficiency(top1, base['top1'], ours, base['params_m']),
+                       eta_from_paper_columns=printed_efficiency(ref['top1'], paper.TABLE4['c2d_resnet50']['top1'],
+                                                         ref['params'], paper.TABLE4['c2d_resnet50']['params']),
+                       eta_printed=ref['eta_printed'])
+        rows.append(row)
+    return dict(title='Table 4: ResNet50 families, baseline C2D; eta = dTop-1% / dParams% (Eq. 9). '
+                      'P3D: plain cascaded P3D, see README', rows=rows)
+
+
+def table5(args, profile):
+    rows = []
+    for frames, ref in paper.TABLE5.items():
+        result = profile('csst_resnet50', frames=frames)
+        ours = result['flops'] / G
+        rows.append(dict(id=f'csst_resnet50:frames={frames}', frames=frames, params_m=result['params'] / M,
+                         paper_params_m=ref['params'], flops_g=ours, paper_flops_g=ref['flops'],
+                         diff_pct=diff_pct(ours, ref['flops']), paper_top1=ref['top1']))
+    rows[1]['note'] = (f"ours is {rows[1]['flops_g'] / rows[0]['flops_g']:.3f}x the 8-frame figure (every layer is "
+                       f"linear in T); the paper's is {paper.TABLE5[12]['flops'] / paper.TABLE5[8]['flops']:.3f}x")
+    return dict(title='Table 5: CSST-ResNet50 at 8 and 12 frames', rows=rows)
+
+
+TABLES = {1: table1, 2: table2, 3: table3, 4: table4, 5: table5}
+
+
+def fmt(v):
+    if v is None:
+        return '-'
+    if isinstance(v, float):
+        return f'{v:.3f}' if abs(v) < 1 else f'{v:.2f}'
+    return str(v)
+
+
+def to_markdown(tables):
+    out = io.StringIO()
+    for t in tables.values():
+        cols = list(dict.fromkeys(k for r in t['rows'] for k in r))
+        out.write(f"### {t['title']}\n\n| {' | '.join(cols)} |\n|{'---|' * len(cols)}\n")
+        for r in t['rows']:
+            out.write('| ' + ' | '.join(fmt(r.get(c)) for c in cols) + ' |\n')
+        out.write('\n')
+    return out.getvalue()
+
+
+def to_csv(tables):
+    out = io.StringIO()
+    for number, t in tables.items():
+        cols = list(dict.fromkeys(k for r in t['rows'] for k in r))
+        out.write(f"# Table {number}: {t['title']}\n")
+        writer = csv.DictWriter(out, fieldnames=cols, lineterminator='\n')
+        writer.writeheader()
+        writer.writerows({k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in r.items()} for r in t['rows'])
+        out.write('\n')
+    return out.getvalue()
+
+
+def plot(tables, path, profile):
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SystemExit('--plot needs matplotlib: pip install matplotlib')
+    fig, ax = plt.subplots(figsize=(7, 5))
+    points = [(r['id'], profile(r['id'])['flops'] / G, r['top1'], profile(r['id'])['params'] / M)
+              for n in (2, 4) if n in tables for r in tables[n]['rows']]
+    for label, flops, top1, params in dict((p[0], p) for p in points).values():
+        ax.scatter(flops, top1, s=params * 20, alpha=0.5)
+        ax.annotate(label, (flops, top1), fontsize=8, ha='center', va='center')
+    ax.set_xlabel('GFLOPs (multiply-adds, fvcore)')
+    ax.set_ylabel('Top-1 (%) on Sth-Sth V1')
+    ax.set_title('Top-1 vs FLOPs, bubble area = params (paper Fig. 6)')
+    fig.tight_layout()
+    write_atomic(path, lambda f: fig.savefig(f, format='png', dpi=120), binary=True)
+
+
+def write_atomic(path, write, binary=False):
+    import os
+    import tempfile
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-', suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, 'wb' if binary else 'w') as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    profile = Profiler(args)
+    tables = {n: TABLES[n](args, profile) for n in args.tables}
+    if args.plot:
+        for n in (2, 4):
+            if n not in tables:
+                tables_for_plot = {**tables, n: TABLES[n](args, profile)}
+                break
+        else:
+            tables_for_plot = tables
+        plot(tables_for_plot, args.plot, profile)
+    meta = dict(frames=args.frames, size=args.size, num_classes=args.num_classes, counter='fvcore multiply-adds',
+                all_ops=args.all_ops, csst_zoo=csst_zoo.__version__)
+    if args.format == 'json':
+        text = json.dumps(dict(meta=meta, tables={str(k): v for k, v in tables.items()}), indent=2) + '\n'
+    elif args.format == 'csv':
+        text = to_csv(tables)
+    else:
+        text = to_markdown(tables)
+    if args.out:
+        write_atomic(args.out, lambda f: f.write(text))
+    else:
+        sys.stdout.write(text)
+
+
+if __name__ == '__main__':
+    main()
