@@ -107,6 +107,7 @@ def table1(args, profile):
         for family, (_, defaults) in TEMPORAL_CONVS.items():
             conv = temporal_conv_factory(family)(c_in, c_out)
             formula = conv_params_formula(family, c_in, c_out, **defaults)
+            formula = int(formula) if float(formula).is_integer() else formula
             counted = count_params(conv)
             rows.append(dict(id=f'{family}:{c_in}x{c_out}', family=family, args=defaults, c_in=c_in, c_out=c_out,
                              params_formula=formula, params_counted=counted, diff_pct=diff_pct(counted, formula)))
@@ -230,7 +231,7 @@ def plot(tables, path, profile):
         raise SystemExit('--plot needs matplotlib: pip install matplotlib')
     fig, ax = plt.subplots(figsize=(7, 5))
     points = [(r['id'], profile(r['id'])['flops'] / G, r['top1'], profile(r['id'])['params'] / M)
-              for n in (2, 4) if n in tables for r in tables[n]['rows']]
+              for t in tables.values() for r in t['rows']]
     for label, flops, top1, params in dict((p[0], p) for p in points).values():
         ax.scatter(flops, top1, s=params * 20, alpha=0.5)
         ax.annotate(label, (flops, top1), fontsize=8, ha='center', va='center')
@@ -246,6 +247,9 @@ def write_atomic(path, write, binary=False):
     import tempfile
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-', suffix=os.path.basename(path))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; the result is an ordinary file
     try:
         with os.fdopen(fd, 'wb' if binary else 'w') as f:
             write(f)
@@ -260,13 +264,7 @@ def main(argv=None):
     profile = Profiler(args)
     tables = {n: TABLES[n](args, profile) for n in args.tables}
     if args.plot:
-        for n in (2, 4):
-            if n not in tables:
-                tables_for_plot = {**tables, n: TABLES[n](args, profile)}
-                break
-        else:
-            tables_for_plot = tables
-        plot(tables_for_plot, args.plot, profile)
+        plot({n: tables.get(n) or TABLES[n](args, profile) for n in (2, 4)}, args.plot, profile)
     meta = dict(frames=args.frames, size=args.size, num_classes=args.num_classes, counter='fvcore multiply-adds',
                 all_ops=args.all_ops, csst_zoo=csst_zoo.__version__)
     if args.format == 'json':
