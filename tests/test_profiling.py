@@ -102,7 +102,6 @@ def test_flops_bad_arguments():
         assert res.returncode == 2 and 'error: --' in res.stderr
 
 
-@pytest.mark.slow
 def test_paper_figures_within_one_percent():
     """Every FLOPs/params cell of Tables 2-4 and the 8-frame row of Table 5 within 1% (P3D:
     of the plain P3D variant, 27.64M; the paper prints 29.40M)."""
