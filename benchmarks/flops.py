@@ -114,26 +114,36 @@ def table1(args, profile):
     return dict(title='Table 1: parameters of one conv, Table 1 formula vs counted (alpha=0.5, g=2)', rows=rows)
 
 
-def table2(args, profile):
-    rows, base = [], None
-    for name, ref in paper.TABLE2.items():
-        ours = profile(name)['flops'] / G
+def efficiency_rows(args, profile, reference, cost, metric, scale=1.0):
+    """Ours vs the paper for ``cost`` ('flops' or 'params') of each model in ``reference``, with the
+    paper's efficiency ``metric`` (dTop-1% / dCost%, times ``scale``) relative to the first row:
+    from our costs, from the paper's own columns, and as printed."""
+    col, unit = {'flops': ('flops_g', G), 'params': ('params_m', M)}[cost]
+    base_ref = next(iter(reference.values()))
+    rows = []
+    for name, ref in reference.items():
+        ours = profile(name)[cost] / unit
         top1, source = accuracy(args, name, ref['top1'])
-        row = dict(id=name, flops_g=ours, paper_flops_g=ref['flops'], diff_pct=diff_pct(ours, ref['flops']),
-                   top1=top1, top1_source=source)
-        if base is None:
-            base = row
-        else:
-            d_flops, d_flops_pct = relative_change(ours, base['flops_g'])
-            row.update(d_flops_g=d_flops, d_flops_pct=d_flops_pct,
-                       gamma_pct=100 * efficiency(top1, base['top1'], ours, base['flops_g']),
-                       gamma_pct_from_paper_columns=100 * printed_efficiency(
-                           ref['top1'], paper.TABLE2['csst_resnet18']['top1'], ref['flops'],
-                           paper.TABLE2['csst_resnet18']['flops']),
-                       gamma_pct_printed=ref['gamma_printed'])
+        row = {'id': name, col: ours, f'paper_{col}': ref[cost], 'diff_pct': diff_pct(ours, ref[cost]),
+               'top1': top1, 'top1_source': source}
+        if rows:
+            base = rows[0]
+            d_cost, d_cost_pct = relative_change(ours, base[col])
+            row.update({
+                f'd_{col}': d_cost, f'd_{cost}_pct': d_cost_pct,
+                metric: scale * efficiency(top1, base['top1'], ours, base[col]),
+                f'{metric}_from_paper_columns': scale * printed_efficiency(
+                    ref['top1'], base_ref['top1'], ref[cost], base_ref[cost]),
+                f'{metric}_printed': ref[f'{metric}_printed'],
+            })
         rows.append(row)
+    return rows
+
+
+def table2(args, profile):
     return dict(title='Table 2: CSST (alpha=0.5, g=2) on ResNet18/34/50/101, baseline CSST-R18; '
-                      'gamma = dTop-1% / dFLOPs% (Eq. 8)', rows=rows)
+                      'gamma = dTop-1% / dFLOPs% (Eq. 8)',
+                rows=efficiency_rows(args, profile, paper.TABLE2, 'flops', 'gamma_pct', scale=100))
 
 
 def table3(args, profile):
@@ -151,26 +161,12 @@ def table3(args, profile):
 
 
 def table4(args, profile):
-    rows, base = [], None
-    for name, ref in paper.TABLE4.items():
-        result = profile(name)
-        ours = result['params'] / M
-        top1, source = accuracy(args, name, ref['top1'])
-        row = dict(id=name, params_m=ours, paper_params_m=ref['params'], diff_pct=diff_pct(ours, ref['params']),
-                   flops_g=result['flops'] / G, top1=top1, top1_source=source)
-        if name == 'p3d_resnet50':
+    rows = efficiency_rows(args, profile, paper.TABLE4, 'params', 'eta')
+    for row in rows:
+        row['flops_g'] = profile(row['id'])['flops'] / G
+        if row['id'] == 'p3d_resnet50':
             row['note'] = ('plain cascaded P3D (1x3x3 then 3x1x1); the printed 29.40M matches no P3D layout '
                            'tried (see README)')
-        if base is None:
-            base = row
-        else:
-            d_params, d_params_pct = relative_change(ours, base['params_m'])
-            row.update(d_params_m=d_params, d_params_pct=d_params_pct,
-                       eta=efficiency(top1, base['top1'], ours, base['params_m']),
-                       eta_from_paper_columns=printed_efficiency(ref['top1'], paper.TABLE4['c2d_resnet50']['top1'],
-                                                         ref['params'], paper.TABLE4['c2d_resnet50']['params']),
-                       eta_printed=ref['eta_printed'])
-        rows.append(row)
     return dict(title='Table 4: ResNet50 families, baseline C2D; eta = dTop-1% / dParams% (Eq. 9). '
                       'P3D: plain cascaded P3D, see README', rows=rows)
 

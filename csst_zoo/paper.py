@@ -4,12 +4,12 @@ Top-1 values are the paper's *reported* Something-Something V1 accuracies (they 
 data set and a GPU cluster to reproduce); FLOPs are multiply-adds in G, params in M, at
 8x224x224 with 174 classes unless said.
 """
-# Table 2: CSST (alpha=0.5, g=2) on four backbones. gamma_printed as in the paper's table.
+# Table 2: CSST (alpha=0.5, g=2) on four backbones. gamma_pct_printed as in the paper's table.
 TABLE2 = {
-    'csst_resnet18': dict(flops=18.81, top1=43.1, gamma_printed=None),
-    'csst_resnet34': dict(flops=38.27, top1=46.5, gamma_printed=7.6),
-    'csst_resnet50': dict(flops=37.69, top1=47.6, gamma_printed=10.1),
-    'csst_resnet101': dict(flops=72.43, top1=48.2, gamma_printed=4.1),
+    'csst_resnet18': dict(flops=18.81, top1=43.1, gamma_pct_printed=None),
+    'csst_resnet34': dict(flops=38.27, top1=46.5, gamma_pct_printed=7.6),
+    'csst_resnet50': dict(flops=37.69, top1=47.6, gamma_pct_printed=10.1),
+    'csst_resnet101': dict(flops=72.43, top1=48.2, gamma_pct_printed=4.1),
 }
 # Table 3: CSST-ResNet50, (alpha, groups) sweep.
 TABLE3 = {
