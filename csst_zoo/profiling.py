@@ -13,7 +13,7 @@ to measure where the paper's small constant offset can come from.
 import logging
 import warnings
 from math import prod
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional
 
 import torch
 from torch import nn

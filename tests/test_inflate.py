@@ -11,7 +11,7 @@ from csst_zoo.layers import C3DConv
 def randomize_bn(model):
     # Non-trivial BN statistics, so that a wrong copy shows in the outputs.
     for m in model.modules():
-        if isinstance(m, (torch.nn.BatchNorm2d,)):
+        if isinstance(m, torch.nn.BatchNorm2d):
             with torch.no_grad():
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
@@ -147,7 +147,7 @@ def test_truncated_file_fails_cleanly(resnet_files, tmp_path):
     for src in (pth, st):
         bad = tmp_path / ('cut' + src.suffix)
         bad.write_bytes(src.read_bytes()[:1000])
-        with pytest.raises(RuntimeError, match=f'could not load pretrained weights for c2d_resnet18 from file'):
+        with pytest.raises(RuntimeError, match='could not load pretrained weights for c2d_resnet18 from file'):
             csst_zoo.create_model('c2d_resnet18', pretrained=True, pretrained_cfg_overlay=dict(file=str(bad)))
 
 
