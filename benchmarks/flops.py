@@ -13,12 +13,14 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
+import tempfile
 import time
 
 import csst_zoo
 from csst_zoo import paper
-from csst_zoo.layers import TEMPORAL_CONVS
+from csst_zoo.layers import TEMPORAL_CONVS, temporal_conv_factory
 from csst_zoo.profiling import conv_params_formula, count_params, efficiency, flop_analysis, relative_change
 
 G, M = 1e9, 1e6
@@ -101,7 +103,6 @@ def accuracy(args, row_id, reported):
 
 
 def table1(args, profile):
-    from csst_zoo.layers import temporal_conv_factory  # the same constructors the models use
     rows = []
     for c_in, c_out in ((64, 64), (256, 256)):
         for family, (_, defaults) in TEMPORAL_CONVS.items():
@@ -239,8 +240,6 @@ def plot(tables, path, profile):
 
 
 def write_atomic(path, write, binary=False):
-    import os
-    import tempfile
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-', suffix=os.path.basename(path))
     umask = os.umask(0)

@@ -48,13 +48,18 @@ def parse_args(argv=None):
     return args
 
 
+def c2d_baseline(name):
+    """The C2D model of the same depth: csst_resnet50 -> c2d_resnet50."""
+    return 'c2d_' + name.split('_', 1)[1]
+
+
 def with_baselines(names):
     """The chosen models, each preceded by the C2D model of its depth when it is not chosen."""
     out = []
     for name in names:
         if not csst_zoo.is_model(name):
             raise SystemExit(f'unknown model {name!r}; choose from: {", ".join(csst_zoo.list_models())}')
-        for n in ('c2d_' + name.split('_', 1)[1], name):
+        for n in (c2d_baseline(name), name):
             if n not in out:
                 out.append(n)
     return out
@@ -158,7 +163,7 @@ def main(argv=None):
     memory = {} if args.no_memory else {n: peak_memory(n, args) for n in names}
     rows = []
     for n in names:
-        base = 'c2d_' + n.split('_', 1)[1]
+        base = c2d_baseline(n)
         rows.append(dict(
             model=n, params_m=params[n] / 1e6, latency_ms=latency[n] * 1e3,
             ratio_to_c2d=latency[n] / latency[base],
