@@ -15,11 +15,11 @@ import io
 import json
 import os
 import sys
-import tempfile
 import time
 
 import csst_zoo
 from csst_zoo import paper
+from csst_zoo._io import staged_files
 from csst_zoo.layers import TEMPORAL_CONVS, temporal_conv_factory
 from csst_zoo.profiling import conv_params_formula, count_params, efficiency, flop_analysis, relative_change
 
@@ -240,18 +240,8 @@ def plot(tables, path, profile):
 
 
 def write_atomic(path, write, binary=False):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-', suffix=os.path.basename(path))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; the result is an ordinary file
-    try:
-        with os.fdopen(fd, 'wb' if binary else 'w') as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with staged_files(path) as stage, open(stage / os.path.basename(path), 'wb' if binary else 'w') as f:
+        write(f)
 
 
 def main(argv=None):

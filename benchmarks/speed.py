@@ -1,13 +1,22 @@
-"""Forward latency and peak memory of csst-zoo models, with each model's ratio to C2D of its depth.
+"""Forward latency, throughput and memory of csst-zoo models under several runtimes.
 
-    python benchmarks/speed.py                                   # CSST-R50 vs C2D-R50, 1x3x8x224x224
+    python benchmarks/speed.py                                   # CSST-R50 vs C2D-R50, eager, 1x3x8x224x224
+    python benchmarks/speed.py --runtime all                     # every runtime below
     python benchmarks/speed.py --models csst_resnet18,c3d_resnet18 --frames 16 --size 112
 
-Latency: all models are timed in one process, in interleaved rounds (each round runs every
-model once), after warm-up; the median over rounds is reported, so slow drifts of the machine
-hit every model alike. Peak memory: on CUDA the allocator's peak during one forward; on CPU
-(Linux) the growth of the resident set over one forward after two warm-up forwards, in a fresh
-process per model with glibc's mmap threshold pinned so that freed tensors leave the RSS.
+Runtimes: eager (fp32, contiguous), channels_last (channels_last_3d), compile (torch.compile,
+inductor with freezing, channels_last_3d), onnxruntime and openvino (the verified export of
+csst_zoo.export, fp32), bf16 (CPU/CUDA autocast, channels_last_3d), compile_bf16, openvino_bf16.
+
+Latency: every (model, runtime) is timed in one process, in interleaved rounds (each round runs
+each of them once), after warm-up; the median over rounds is reported, so slow drifts of the
+machine hit all alike. Throughput: fvcore multiply-adds of the model / latency, and its share of
+the device's peak, measured here with a large channels-last 3x3 conv (or given with --peak).
+Each model's latency is also given as a ratio to the C2D model of its depth under the same
+runtime. Memory, in a fresh process per (model, runtime): on CPU (Linux) the resident set
+that building and warming up the runtime added ("held") and its growth during one forward
+("forward", glibc's mmap threshold pinned so that freed tensors leave the RSS); on CUDA the
+allocator's figures.
 """
 import argparse
 import json
@@ -16,35 +25,61 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
+from typing import Callable, NamedTuple
 
 import torch
 
 import csst_zoo
+from csst_zoo.export import export_model, load_exported
+from csst_zoo.profiling import count_flops, count_params
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--models', default='c2d_resnet50,csst_resnet50',
                    help='comma-separated model names; the C2D model of each depth is added as baseline')
+    p.add_argument('--runtime', default='eager',
+                   help=f"comma-separated runtimes from: {', '.join(RUNTIMES)}; 'all' for every one")
     p.add_argument('--batch', type=int, default=1)
     p.add_argument('--frames', type=int, default=8)
     p.add_argument('--size', type=int, default=224)
-    p.add_argument('--threads', type=int, default=2, help='CPU threads (torch.set_num_threads)')
+    p.add_argument('--threads', type=int, default=2, help='CPU threads (torch, onnxruntime and OpenVINO)')
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--rounds', type=int, default=10)
     p.add_argument('--device', default='auto', help="'cpu', 'cuda' or 'auto' (cuda when available)")
-    p.add_argument('--channels-last', action='store_true', help='run in torch.channels_last_3d')
+    p.add_argument('--peak', help='the device\'s peak multiply-adds/s in G, as FP32 or FP32,BF16; measured '
+                                  'with a large matrix product when not given')
     p.add_argument('--no-memory', action='store_true', help='skip the peak-memory measurement')
     p.add_argument('--format', choices=('markdown', 'json'), default='markdown')
     args = p.parse_args(argv)
     for name in ('batch', 'frames', 'size', 'threads', 'rounds'):
         if getattr(args, name) < 1:
             p.error(f'--{name} must be >= 1')
+    if args.warmup < 0:
+        p.error('--warmup must be >= 0')
     if args.device == 'auto':
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
     elif args.device not in ('cpu', 'cuda') or (args.device == 'cuda' and not torch.cuda.is_available()):
         p.error(f"--device must be 'cpu', 'auto' or, on a machine with CUDA, 'cuda'; got {args.device!r}")
+    args.runtime = [r.strip() for r in args.runtime.split(',') if r.strip()]
+    if args.runtime == ['all']:
+        args.runtime = list(RUNTIMES)
+    unknown = [r for r in args.runtime if r not in RUNTIMES]
+    if unknown or not args.runtime:
+        p.error(f"--runtime takes names from {', '.join(RUNTIMES)} (or 'all'), got {unknown or args.runtime}")
+    cpu_only = [r for r in args.runtime if RUNTIMES[r].cpu_only]
+    if args.device == 'cuda' and cpu_only:
+        p.error(f'runtimes {cpu_only} run on the CPU only; use --device cpu')
+    if args.peak:
+        try:
+            peak = [float(v) * 1e9 for v in args.peak.split(',')]
+        except ValueError:
+            peak = []
+        if len(peak) not in (1, 2) or min(peak) <= 0:
+            p.error(f'--peak takes one or two positive numbers (G multiply-adds/s: FP32[,BF16]), got {args.peak!r}')
+        args.peak = dict(zip(('fp32', 'bf16'), peak))
     return args
 
 
@@ -65,13 +100,65 @@ def with_baselines(names):
     return out
 
 
-def build(name, args):
+class Runtime(NamedTuple):
+    precision: str
+    cpu_only: bool
+    prepare: Callable  # (model, clip, args) -> (function clip -> logits, clip)
+
+
+def _eager(model, x, args):
+    return model, x
+
+
+def _channels_last(model, x, args):
+    return model.to(memory_format=torch.channels_last_3d), x.contiguous(memory_format=torch.channels_last_3d)
+
+
+def _bf16(model, x, args):
+    model, x = _channels_last(model, x, args)
+
+    def run(clip):
+        with torch.autocast(args.device, dtype=torch.bfloat16):
+            return model(clip)
+    return run, x
+
+
+def _compiled(prepare):
+    def compile_runtime(model, x, args):
+        # Freezing folds the weights into the graph as constants (BN folded, weights prepacked
+        # for oneDNN), the inference mode of inductor on CPU.
+        torch._inductor.config.freezing = True
+        run, x = prepare(model, x, args)
+        return torch.compile(run, fullgraph=True), x
+    return compile_runtime
+
+
+def _exported(suffix, precision='f32'):
+    def export_runtime(model, x, args):
+        directory = tempfile.mkdtemp(dir=args.workdir)
+        path = export_model(model.cpu(), os.path.join(directory, 'model' + suffix), frames=args.frames, size=args.size)
+        run = load_exported(path, threads=args.threads, precision=precision)
+        return (lambda clip: run(clip.numpy())), x
+    return export_runtime
+
+
+RUNTIMES = {
+    'eager': Runtime('fp32', False, _eager),
+    'channels_last': Runtime('fp32', False, _channels_last),
+    'compile': Runtime('fp32', False, _compiled(_channels_last)),
+    'onnxruntime': Runtime('fp32', True, _exported('.onnx')),
+    'openvino': Runtime('fp32', True, _exported('.xml')),
+    'bf16': Runtime('bf16', False, _bf16),
+    'compile_bf16': Runtime('bf16', False, _compiled(_bf16)),
+    'openvino_bf16': Runtime('bf16', True, _exported('.xml', 'bf16')),
+}
+
+
+def build(name, runtime, args):
+    """The forward function of model ``name`` under ``runtime``, and its input clip."""
     model = csst_zoo.create_model(name, num_classes=174, num_frames=args.frames).eval().to(args.device)
     x = torch.randn(args.batch, 3, args.frames, args.size, args.size, device=args.device)
-    if args.channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)
-        x = x.contiguous(memory_format=torch.channels_last_3d)
-    return model, x
+    return RUNTIMES[runtime].prepare(model, x, args)
 
 
 def sync(device):
@@ -79,22 +166,46 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def time_models(names, args):
-    built = {n: build(n, args) for n in names}
-    times = {n: [] for n in names}
+def time_runs(runs, args):
+    """Median latency of each (model, runtime) over interleaved rounds."""
+    built = {}
+    for key in runs:
+        print(f'preparing {key[0]} / {key[1]}', file=sys.stderr, flush=True)
+        built[key] = build(*key, args)
+    times = {key: [] for key in runs}
     with torch.inference_mode():
-        for _ in range(args.warmup):
-            for model, x in built.values():
-                model(x)
+        for _ in range(args.warmup + 1):  # the first call compiles / creates the kernels
+            for run, x in built.values():
+                run(x)
         for _ in range(args.rounds):
-            for n, (model, x) in built.items():
+            for key, (run, x) in built.items():
                 sync(args.device)
                 start = time.perf_counter()
-                model(x)
+                run(x)
                 sync(args.device)
-                times[n].append(time.perf_counter() - start)
-    params = {n: sum(p.numel() for p in m.parameters()) for n, (m, _) in built.items()}
-    return {n: statistics.median(v) for n, v in times.items()}, params
+                times[key].append(time.perf_counter() - start)
+    return {key: statistics.median(v) for key, v in times.items()}
+
+
+def measure_peak(device, seconds=1.0):
+    """Multiply-adds/s of a large 3x3 conv (channels-last, fp32 and bf16), the best case of the
+    conv library (oneDNN on CPU, cuDNN on CUDA) the models run on: the device's practical peak."""
+    peak = {}
+    for precision, dtype in (('fp32', torch.float32), ('bf16', torch.bfloat16)):
+        x = torch.randn(8, 256, 56, 56, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
+        w = torch.randn(256, 256, 3, 3, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
+        macs = x.numel() * w[0].numel()
+        with torch.inference_mode():
+            torch.nn.functional.conv2d(x, w, padding=1)
+            best, deadline = float('inf'), time.perf_counter() + seconds
+            while time.perf_counter() < deadline:
+                sync(device)
+                start = time.perf_counter()
+                torch.nn.functional.conv2d(x, w, padding=1)
+                sync(device)
+                best = min(best, time.perf_counter() - start)
+        peak[precision] = macs / best
+    return peak
 
 
 def _proc_status(key):
@@ -102,30 +213,37 @@ def _proc_status(key):
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key + ':'))
 
 
-def _peak_memory_child(name, args, queue):
+def _peak_memory_child(key, args, queue):
     torch.set_num_threads(args.threads)
-    model, x = build(name, args)
+    start = _proc_status('VmRSS')
+    run, x = build(*key, args)
     with torch.inference_mode():
         for _ in range(2):
-            model(x)  # warm-up: oneDNN primitives and caches are created once
+            run(x)  # warm-up: kernels, primitives, arenas and caches are created once
         with open('/proc/self/clear_refs', 'w') as f:
             f.write('5')  # resets the peak RSS (VmHWM) of this process
         before = _proc_status('VmRSS')
-        model(x)
-        queue.put(_proc_status('VmHWM') - before)
+        run(x)
+        queue.put((before - start, _proc_status('VmHWM') - before))
 
 
-def peak_memory(name, args):
+def peak_memory(key, args):
+    """(memory held between forwards, peak growth during one forward) of (model, runtime).
+
+    Held: what building and warming up the runtime added (weights, packed weights, arenas,
+    compiled code); growth: activations and workspace beyond that, at the forward's peak.
+    """
     if args.device == 'cuda':
-        model, x = build(name, args)
+        start = torch.cuda.memory_allocated()
+        run, x = build(*key, args)
         with torch.inference_mode():
-            model(x)
+            run(x)
             torch.cuda.reset_peak_memory_stats()
             base = torch.cuda.memory_allocated()
-            model(x)
-            return torch.cuda.max_memory_allocated() - base
+            run(x)
+            return base - start, torch.cuda.max_memory_allocated() - base
     if not os.path.exists('/proc/self/clear_refs'):
-        return None  # the CPU measurement needs Linux's resettable peak RSS
+        return None, None  # the CPU measurement needs Linux's resettable peak RSS
     # With glibc's mmap threshold pinned, freed activation blocks go back to the OS, so the
     # resident set follows the live tensors and its peak is the forward's peak memory.
     env = dict(os.environ)
@@ -133,7 +251,7 @@ def peak_memory(name, args):
     try:
         ctx = multiprocessing.get_context('spawn')
         queue = ctx.Queue()
-        proc = ctx.Process(target=_peak_memory_child, args=(name, args, queue))
+        proc = ctx.Process(target=_peak_memory_child, args=(key, args, queue))
         proc.start()
     finally:
         os.environ.clear()
@@ -159,29 +277,51 @@ def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     names = with_baselines([n.strip() for n in args.models.split(',') if n.strip()])
-    latency, params = time_models(names, args)
-    memory = {} if args.no_memory else {n: peak_memory(n, args) for n in names}
-    rows = []
+    runs = [(n, r) for n in names for r in args.runtime]
+    with tempfile.TemporaryDirectory(prefix='csst-speed-') as args.workdir:  # exported files
+        latency = time_runs(runs, args)
+        memory = {key: (None, None) if args.no_memory else peak_memory(key, args) for key in runs}
+    peak = args.peak or measure_peak(args.device)
+    flops, params = {}, {}
     for n in names:
-        base = c2d_baseline(n)
+        model = csst_zoo.create_model(n, num_classes=174, num_frames=args.frames)
+        flops[n] = count_flops(model, frames=args.frames, size=args.size, batch=args.batch)
+        params[n] = count_params(model)
+    def mb(value):
+        return None if value is None else value / 2 ** 20
+    rows = []
+    for n, r in runs:
+        precision = RUNTIMES[r].precision
+        gmacs = flops[n] / latency[n, r] / 1e9
+        eager = latency.get((n, 'eager'))
         rows.append(dict(
-            model=n, params_m=params[n] / 1e6, latency_ms=latency[n] * 1e3,
-            ratio_to_c2d=latency[n] / latency[base],
-            peak_memory_mb=memory[n] / 2 ** 20 if memory.get(n) is not None else None))
+            model=n, runtime=r, precision=precision, params_m=params[n] / 1e6, gflops=flops[n] / 1e9,
+            latency_ms=latency[n, r] * 1e3, speedup_vs_eager=eager / latency[n, r] if eager else None,
+            gmacs_per_s=gmacs, peak_share=gmacs * 1e9 / peak[precision] if precision in peak else None,
+            ratio_to_c2d=latency[n, r] / latency[c2d_baseline(n), r],
+            held_memory_mb=mb(memory[n, r][0]), forward_memory_mb=mb(memory[n, r][1])))
     meta = dict(device=device_name(args.device), torch=torch.__version__, batch=args.batch, frames=args.frames,
-                size=args.size, rounds=args.rounds, channels_last=args.channels_last)
+                size=args.size, rounds=args.rounds, threads=args.threads,
+                peak_gmacs_per_s={k: v / 1e9 for k, v in peak.items()},
+                peak_source='--peak' if args.peak else '3x3 conv, 256 channels, 8x56x56, channels-last')
     if args.format == 'json':
         json.dump(dict(meta=meta, rows=rows), sys.stdout, indent=2)
         print()
         return
+    peaks = ', '.join(f'{k} {v:.0f}' for k, v in meta['peak_gmacs_per_s'].items())
     print(f"Device: {meta['device']}; torch {meta['torch']}; input {args.batch}x3x{args.frames}x{args.size}x"
-          f"{args.size}; median of {args.rounds} interleaved rounds"
-          f"{'; channels_last_3d' if args.channels_last else ''}\n")
-    print('| model | params (M) | latency (ms) | ratio to C2D | peak memory (MB) |')
-    print('|---|---|---|---|---|')
+          f"{args.size}; median of {args.rounds} interleaved rounds; peak G multiply-adds/s: {peaks} "
+          f"({meta['peak_source']})\n")
+    print('| model | runtime | precision | GFLOPs | latency (ms) | speed-up vs eager | G multiply-adds/s '
+          '| share of peak | ratio to C2D | held memory (MB) | forward memory (MB) |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|')
+
+    def fmt(value, spec):
+        return '-' if value is None else format(value, spec)
     for r in rows:
-        mem = f"{r['peak_memory_mb']:.0f}" if r['peak_memory_mb'] is not None else '-'
-        print(f"| {r['model']} | {r['params_m']:.2f} | {r['latency_ms']:.1f} | {r['ratio_to_c2d']:.3f} | {mem} |")
+        print(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['gflops']:.2f} | {r['latency_ms']:.1f} "
+              f"| {fmt(r['speedup_vs_eager'], '.2f')} | {r['gmacs_per_s']:.0f} | {fmt(r['peak_share'], '.0%')} "
+              f"| {r['ratio_to_c2d']:.3f} | {fmt(r['held_memory_mb'], '.0f')} | {fmt(r['forward_memory_mb'], '.0f')} |")
 
 
 if __name__ == '__main__':

@@ -1,0 +1,36 @@
+"""Atomic file output: nothing is half-written, whatever fails."""
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ['staged_files']
+
+
+@contextmanager
+def staged_files(*paths):
+    """Write ``paths`` as one step: yields a staging directory beside them; write each file there
+    under its final name. When the block ends without error every file is renamed into place
+    (``os.replace``: readers see the old file or the new one, never a part); on error nothing
+    in the destination changes and the staging directory is removed.
+    """
+    paths = [Path(p) for p in paths]
+    parent = paths[0].absolute().parent
+    if any(p.absolute().parent != parent for p in paths):
+        raise ValueError(f'staged files must share one directory, got {[str(p) for p in paths]}')
+    if not parent.is_dir():
+        raise FileNotFoundError(f'cannot write {paths[0]}: directory {parent} does not exist')
+    try:
+        stage = Path(tempfile.mkdtemp(dir=parent, prefix='.tmp-'))
+    except OSError as e:
+        raise OSError(e.errno, f'cannot write {paths[0]}: {e.strerror} ({parent})') from None
+    try:
+        yield stage
+        missing = [p.name for p in paths if not (stage / p.name).is_file()]
+        if missing:
+            raise RuntimeError(f'nothing was written for {missing}')
+        for p in paths:
+            os.replace(stage / p.name, p)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -1,0 +1,128 @@
+"""Fast-path layouts (channels_last_3d, bf16 autocast, torch.compile) and ONNX / OpenVINO export."""
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import csst_zoo
+from csst_zoo import export as export_module
+from csst_zoo.cli import main as cli_main
+from csst_zoo.export import ONNX_OPSET, export_model, load_exported
+
+FAMILIES = ['c2d', 'c3d', 'c3dg', 'p3d', 'csst']
+FRAMES, SIZE = 4, 32
+
+
+def small_model(family, **kwargs):
+    return csst_zoo.create_model(f'{family}_resnet18', num_classes=7, num_frames=FRAMES, **kwargs).eval()
+
+
+def clip(batch=2, frames=FRAMES):
+    return torch.randn(batch, 3, frames, SIZE, SIZE)
+
+
+@pytest.mark.parametrize('family', FAMILIES)
+def test_channels_last_and_bf16_match_fp32(family):
+    model, x = small_model(family), clip()
+    with torch.inference_mode():
+        ref = model(x)
+        model = model.to(memory_format=torch.channels_last_3d)
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+        torch.testing.assert_close(model(x), ref, rtol=1e-5, atol=1e-5)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            low = model(x)
+    assert low.dtype == torch.bfloat16
+    assert (low.float() - ref).norm() / ref.norm() < 2e-2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('family', FAMILIES)
+def test_compiles_without_graph_break(family):
+    model, x = small_model(family), clip()
+    compiled = torch.compile(model, fullgraph=True)  # fullgraph: a graph break is an error
+    with torch.inference_mode():
+        torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('family', FAMILIES)
+def test_onnx_export_matches_eager_with_dynamic_batch_and_frames(family, tmp_path):
+    onnx = pytest.importorskip('onnx')
+    model = small_model(family)
+    path = export_model(model, tmp_path / 'model.onnx', size=SIZE)
+    assert [o.version for o in onnx.load(str(path)).opset_import if o.domain in ('', 'ai.onnx')] == [ONNX_OPSET]
+    run = load_exported(path)
+    for x in (clip(batch=1), clip(batch=3, frames=FRAMES + 4)):
+        with torch.inference_mode():
+            np.testing.assert_allclose(run(x.numpy()), model(x).numpy(), rtol=1e-4, atol=1e-4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['model.onnx']
+    assert model.training is False  # export leaves the mode as it found it
+
+
+def test_openvino_export_matches_eager(tmp_path):
+    pytest.importorskip('openvino')
+    model = small_model('csst', alpha=0.25, groups=4).train()
+    path = export_model(model, tmp_path / 'csst.xml', size=SIZE)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['csst.bin', 'csst.xml']
+    assert model.training  # restored
+    x = clip(batch=2, frames=FRAMES + 2)
+    with torch.inference_mode():
+        np.testing.assert_allclose(load_exported(path)(x), model.eval()(x).numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_export_format_errors(tmp_path):
+    model = small_model('c2d')
+    with pytest.raises(ValueError, match=r"format must be one of \['onnx', 'openvino'\], got 'tflite'"):
+        export_model(model, tmp_path / 'm.onnx', 'tflite')
+    with pytest.raises(ValueError, match='cannot tell the format'):
+        export_model(model, tmp_path / 'm.pt')
+    with pytest.raises(ValueError, match=r"ending in '.xml'"):
+        export_model(model, tmp_path / 'm.onnx', 'openvino')
+    with pytest.raises(ValueError, match='frames must be a positive integer'):
+        export_model(model, tmp_path / 'm.onnx', frames=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_extra_names_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, 'onnxruntime', None)  # makes `import onnxruntime` fail
+    with pytest.raises(ImportError, match=r"pip install 'csst-zoo\[export\]'"):
+        export_model(small_model('c2d'), tmp_path / 'm.onnx')
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_verification_writes_nothing(tmp_path, monkeypatch):
+    real = export_module.load_exported
+    monkeypatch.setattr(export_module, 'load_exported', lambda path, **kw: lambda x: real(path, **kw)(x) + 1e-3)
+    (tmp_path / 'm.onnx').write_text('old')
+    with pytest.raises(RuntimeError, match='differ from eager PyTorch fp32 by up to 0.001'):
+        export_model(small_model('csst'), tmp_path / 'm.onnx', size=SIZE)
+    assert [p.name for p in tmp_path.iterdir()] == ['m.onnx']
+    assert (tmp_path / 'm.onnx').read_text() == 'old'  # the old file is untouched
+
+
+def test_unwritable_path(tmp_path):
+    (tmp_path / 'file').write_text('')
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        export_model(small_model('c2d'), tmp_path / 'file' / 'm.onnx', size=SIZE)
+
+
+def test_cli_export(tmp_path, capsys):
+    ckpt = tmp_path / 'csst.pth'
+    torch.save(small_model('csst', alpha=0.25).state_dict(), ckpt)
+    out = tmp_path / 'csst.onnx'
+    args = ['export', 'csst_resnet18', '-o', str(out), '--frames', '2', '--size', str(SIZE),
+            '--checkpoint', str(ckpt), '--num-classes', '7', '--model-kwargs', 'alpha=0.25']
+    assert cli_main(args) == 0
+    assert 'checked against eager PyTorch' in capsys.readouterr().out
+    assert out.is_file()
+    out.unlink()
+    # a checkpoint of another architecture: a clear error naming a key, no file
+    assert cli_main(args[:-2]) == 2
+    assert 'csst.onnx' not in [p.name for p in tmp_path.iterdir()]
+    assert "checkpoint does not fit csst_resnet18: 'layer1.0.conv1.spatial.weight' has shape" in capsys.readouterr().err
+
+
+def test_cli_export_bad_format(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(['export', 'c2d_resnet18', '-o', 'x.onnx', '--format', 'tflite'])
+    assert "invalid choice: 'tflite'" in capsys.readouterr().err
