@@ -13,13 +13,12 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
 import time
 
 import csst_zoo
 from csst_zoo import paper
-from csst_zoo._io import staged_files
+from csst_zoo._io import write_atomic
 from csst_zoo.layers import TEMPORAL_CONVS, temporal_conv_factory
 from csst_zoo.profiling import conv_params_formula, count_params, efficiency, flop_analysis, relative_change
 
@@ -236,12 +235,9 @@ def plot(tables, path, profile):
     ax.set_ylabel('Top-1 (%) on Sth-Sth V1')
     ax.set_title('Top-1 vs FLOPs, bubble area = params (paper Fig. 6)')
     fig.tight_layout()
-    write_atomic(path, lambda f: fig.savefig(f, format='png', dpi=120), binary=True)
-
-
-def write_atomic(path, write, binary=False):
-    with staged_files(path) as stage, open(stage / os.path.basename(path), 'wb' if binary else 'w') as f:
-        write(f)
+    png = io.BytesIO()
+    fig.savefig(png, format='png', dpi=120)
+    write_atomic(path, png.getvalue())
 
 
 def main(argv=None):
@@ -259,7 +255,7 @@ def main(argv=None):
     else:
         text = to_markdown(tables)
     if args.out:
-        write_atomic(args.out, lambda f: f.write(text))
+        write_atomic(args.out, text)
     else:
         sys.stdout.write(text)
 

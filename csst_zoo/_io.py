@@ -5,7 +5,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ['staged_files']
+__all__ = ['staged_files', 'write_atomic']
 
 
 @contextmanager
@@ -34,3 +34,10 @@ def staged_files(*paths):
             os.replace(stage / p.name, p)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def write_atomic(path, data) -> None:
+    """Write ``data`` (str or bytes) to ``path`` atomically."""
+    path = Path(path)
+    with staged_files(path) as stage, open(stage / path.name, 'wb' if isinstance(data, bytes) else 'w') as f:
+        f.write(data)

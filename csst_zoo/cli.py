@@ -4,7 +4,9 @@ import sys
 
 from timm.utils import ParseKwargs
 
+from ._io import write_atomic
 from .export import EXPORT_FORMATS, export_model
+from .hub import model_card, model_config
 from .models import create_model
 
 
@@ -30,6 +32,14 @@ def export_command(args) -> None:
           if not args.no_verify else f'wrote {path}')
 
 
+def model_card_command(args) -> None:
+    text = model_card(model_config(build_model(args)), repo_id=args.repo_id, dataset=args.dataset)
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='csst-zoo', description='CSST-Net and its baselines as video classifiers.')
     sub = p.add_subparsers(dest='command', required=True)
@@ -43,6 +53,15 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument('--size', type=int, help='height and width traced (default: 224)')
     e.add_argument('--no-verify', action='store_true', help='skip the check against eager PyTorch')
     e.set_defaults(run=export_command)
+    c = sub.add_parser('model-card', help="render a model's card (README.md with Hub metadata)",
+                       description='Render the model card that save_pretrained / push_to_hub write for a model; '
+                                   'params and FLOPs are measured. MODEL_CARD.md of the repository is '
+                                   '`csst-zoo model-card csst_resnet50 --num-classes 174 --repo-id org/csst_resnet50`.')
+    _model_arguments(c)
+    c.add_argument('--repo-id', help='the Hub repo the card is for (shown in the loading examples)')
+    c.add_argument('--dataset', help='the data set the weights were trained on (card metadata)')
+    c.add_argument('-o', '--output', help='file to write (atomically); default: standard output')
+    c.set_defaults(run=model_card_command)
     return p
 
 

@@ -32,3 +32,20 @@ TABLE5 = {
     8: dict(params=27.3, flops=37.7, top1=47.6, top5=77.1),
     12: dict(params=27.3, flops=55.4, top1=48.4, top5=77.8),
 }
+
+
+def reported_results(architecture: str, conv_args: dict, num_frames: int, num_classes: int) -> dict:
+    """The paper's reported Sth-Sth V1 results for a configuration (``{'top1': .., 'top5': ..}``,
+    top5 only where printed), or ``{}`` when the paper has no row for it."""
+    if num_classes != 174:
+        return {}
+    default = conv_args in ({}, {'groups': 2}, {'alpha': 0.5, 'groups': 2})
+    if architecture == 'csst_resnet50' and default and num_frames in TABLE5:
+        row = TABLE5[num_frames]
+    elif architecture == 'csst_resnet50' and num_frames == 8:
+        row = TABLE3.get((conv_args.get('alpha'), conv_args.get('groups')), {})
+    elif default and num_frames == 8:
+        row = TABLE2.get(architecture) or TABLE4.get(architecture) or {}
+    else:
+        row = {}
+    return {k: row[k] for k in ('top1', 'top5') if k in row}

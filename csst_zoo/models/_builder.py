@@ -35,6 +35,7 @@ def build_video_model(
         cache_dir=None,
         features_only: bool = False,
         out_indices=(0, 1, 2, 3, 4),
+        pretrained_model_args: Optional[Dict[str, Any]] = None,
         **kwargs,
 ):
     cfg = resolve_pretrained_cfg(variant, pretrained_cfg, pretrained_cfg_overlay).to_dict()
@@ -48,13 +49,32 @@ def build_video_model(
     t = model.num_frames
     cfg['input_size'] = (source_chans, t, *cfg['input_size'][-2:])
     cfg['pool_size'] = (t, *cfg['pool_size'][-2:])
+    if cfg.get('label_names') and len(cfg['label_names']) != model.num_classes:
+        cfg.pop('label_names')  # a new head: the checkpoint's class names are not its classes
     model.pretrained_cfg = model.default_cfg = cfg
+    model.pretrained_model_args = pretrained_model_args or {}  # as timm: the checkpoint's own build arguments
 
     if pretrained:
+        # timm drops the classifier when num_classes differs from the cfg's. That is right for
+        # ImageNet weights; a video checkpoint's classifier is kept whenever it fits the model.
+        classifier = {}
+
+        def filter_fn(state_dict, model):
+            video = is_video_state_dict(state_dict, model)
+            state_dict = inflate_state_dict(state_dict, model)
+            if video:
+                head = {k: state_dict.get(f'{cfg.get("classifier") or "fc"}.{k}')
+                        for k in model.get_classifier().state_dict()}
+                target = model.get_classifier().state_dict()
+                if all(v is not None and v.shape == target[k].shape for k, v in head.items()):
+                    classifier.update(head)
+            return state_dict
         try:
             load_pretrained(
                 model, cfg, num_classes=model.num_classes, in_chans=model.in_chans,
-                filter_fn=inflate_state_dict, strict=True, cache_dir=cache_dir)
+                filter_fn=filter_fn, strict=True, cache_dir=cache_dir)
+            if classifier:
+                model.get_classifier().load_state_dict(classifier)
         except ValueError:
             raise  # a checkpoint that does not fit: the message names the key
         except Exception as e:

@@ -98,6 +98,7 @@ class VideoResNet(ResNet):
         if leftover:
             raise ValueError(f'these 2D modules have no video form here: {", ".join(leftover)}')
         self.conv_type = conv_type
+        self.conv_args = dict(make_temporal_conv.keywords)  # the family's arguments, defaults filled in
         self.num_frames = num_frames
         self.init_weights(zero_init_last=zero_init_last)
 

@@ -1,0 +1,168 @@
+"""Save and publish trained video models in timm's hub format, with a model card.
+
+    csst_zoo.save_pretrained(model, 'out/', labels=class_names)   # model.safetensors, config.json, README.md
+    csst_zoo.push_to_hub(model, 'me/csst-r50-sthv1', labels=class_names)
+    model = csst_zoo.create_model('hf-hub:me/csst-r50-sthv1')       # or 'local-dir:out/'
+
+``config.json`` has the layout timm's ``save_for_hf`` writes (``architecture``, ``num_classes``,
+``label_names``, ``model_args``, ``pretrained_cfg``), so ``timm.create_model('hf-hub:...',
+pretrained=True)`` rebuilds the model too once csst_zoo is imported.
+"""
+import json
+import string
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Optional, Sequence
+
+from timm.models import filter_pretrained_cfg, get_pretrained_cfg
+
+from . import paper
+from ._io import staged_files
+from .layers import TEMPORAL_CONVS
+from .models import VideoResNet
+from .models._hub import CONFIG_NAME, WEIGHTS_NAME
+from .profiling import count_flops, count_params
+from .version import __version__
+
+__all__ = ['model_config', 'model_card', 'save_pretrained', 'push_to_hub']
+
+CARD_NAME = 'README.md'
+_FAMILIES = {
+    'c2d': ('C2D', 'its 3x3 convs applied per frame (no temporal modelling).'),
+    'c3d': ('C3D', 'every 3x3 conv of conv2-conv5 made a full 3x3x3 conv.'),
+    'c3dg': ('C3D-g', 'every 3x3 conv of conv2-conv5 made a grouped 3x3x3 conv.'),
+    'p3d': ('P3D', 'every 3x3 conv of conv2-conv5 made a 1x3x3 conv followed by a 3x1x1 conv.'),
+    'csst': ('CSST-Net', 'every 3x3 conv of conv2-conv5 made a CSST conv: the input channels are split, a share '
+                         'alpha goes to a grouped 3x3x3 conv plus a point-wise conv (GSTM), the rest to a 1x3x3 '
+                         'conv, and the two outputs are fused without parameters (PFFF).'),
+}
+
+
+def _unwrap(model) -> VideoResNet:
+    if not isinstance(model, VideoResNet):
+        raise TypeError(f'model must be a csst-zoo VideoResNet (csst_zoo.create_model), got {type(model).__name__}')
+    if not model.pretrained_cfg.get('architecture'):
+        raise ValueError('model.pretrained_cfg has no architecture: create the model with csst_zoo.create_model')
+    return model
+
+
+def model_config(model: VideoResNet, labels: Optional[Sequence[str]] = None) -> dict:
+    """The ``config.json`` of ``model``: what rebuilds it, its preprocessing and its class names."""
+    model = _unwrap(model)
+    if labels is not None:
+        labels = list(labels)
+        if len(labels) != model.num_classes or not all(isinstance(n, str) for n in labels):
+            raise ValueError(f'labels must be {model.num_classes} strings, one per class (num_classes), '
+                             f'got {len(labels)} items')
+    elif model.pretrained_cfg.get('label_names') and len(model.pretrained_cfg['label_names']) == model.num_classes:
+        labels = list(model.pretrained_cfg['label_names'])
+    cfg = filter_pretrained_cfg(model.pretrained_cfg, remove_source=True)
+    for key in ('architecture', 'tag', 'state_dict', 'label_names', 'notes'):
+        cfg.pop(key, None)
+    cfg['num_classes'] = model.num_classes
+    cfg['notes'] = (f'video checkpoint saved by csst-zoo {__version__}',)
+    config = dict(
+        architecture=model.pretrained_cfg['architecture'],
+        num_classes=model.num_classes,
+        num_features=model.num_features,
+        global_pool=model.global_pool.pool_type,
+        model_args=dict(num_classes=model.num_classes, num_frames=model.num_frames, in_chans=model.in_chans,
+                        global_pool=model.global_pool.pool_type, **model.conv_args),
+        pretrained_cfg=cfg,
+        csst_zoo_version=__version__,
+    )
+    if labels is not None:
+        config['label_names'] = labels
+    return config
+
+
+def _yaml_list(key: str, items) -> str:
+    return f'{key}:\n' + ''.join(f'- {i}\n' for i in items) if items else ''
+
+
+def model_card(config: dict, repo_id: Optional[str] = None, dataset: Optional[str] = None) -> str:
+    """The model card (README.md with Hugging Face metadata) of a checkpoint's ``config``,
+    rendered from the package's template; params and FLOPs are measured on the model."""
+    from .models import create_model
+    arch, args = config['architecture'], dict(config['model_args'])
+    model = create_model(arch, **args)
+    cfg = config['pretrained_cfg']
+    _, t, h, w = cfg['input_size']
+    family = arch.split('_', 1)[0]
+    conv_args = {k: v for k, v in args.items() if k in TEMPORAL_CONVS[family][1]}
+    reported = paper.reported_results(arch, conv_args, t, config['num_classes'])
+    model_index, datasets = '', [dataset] if dataset else []
+    if reported:
+        datasets = datasets or ['something-something-v1']
+        metrics = ''.join(
+            f'      - type: {k.replace("top", "top-")}\n        value: {v}\n        name: {k.replace("top", "Top-")} '
+            f'(reported by the paper, not measured on this checkpoint)\n        verified: false\n'
+            for k, v in reported.items())
+        model_index = (f'model-index:\n- name: {arch}\n  results:\n  - task:\n      type: video-classification\n'
+                       f'    dataset:\n      type: something-something-v1\n      name: Something-Something V1\n'
+                       f'    metrics:\n{metrics}')
+        shown = ', '.join(f'{k.replace("top", "Top-")} {v}%' for k, v in reported.items())
+        results = (f'Reported by the paper for this configuration on Something-Something V1 ({t} frames, '
+                   f'1 clip x centre crop at test): {shown}. These are the paper\'s figures, marked `verified: false` in '
+                   f'the metadata; they were not measured on this checkpoint.')
+    else:
+        results = 'The paper reports no result for this configuration, and none was measured for this card.'
+    labels = config.get('label_names')
+    label_text = (f'names in `config.json` (`model.pretrained_cfg["label_names"]`), e.g. '
+                  f'{", ".join(repr(n) for n in labels[:3])}' if labels else 'no class names were saved')
+    template = string.Template(resources.files(__package__).joinpath('model_card.md').read_text(encoding='utf-8'))
+    return template.substitute(
+        license=cfg.get('license') or 'apache-2.0', base_model=get_pretrained_cfg(arch).hf_hub_id,
+        datasets=_yaml_list('datasets', datasets), model_index=model_index, architecture=arch,
+        family_name=_FAMILIES[family][0], family_description=_FAMILIES[family][1], version=__version__,
+        num_classes=config['num_classes'], model_args=', '.join(f'{k}={v!r}' for k, v in args.items()),
+        params_m=f'{count_params(model) / 1e6:.2f}', gflops=f'{count_flops(model, frames=t, size=h) / 1e9:.2f}',
+        frames=t, size=h, mean=tuple(cfg['mean']), std=tuple(cfg['std']), crop_pct=cfg.get('crop_pct'),
+        resize=round(h / cfg.get('crop_pct', 0.875)), labels=label_text, results=results,
+        repo_id=repo_id or 'ORG/REPO')
+
+
+def save_pretrained(
+        model: VideoResNet,
+        save_directory,
+        labels: Optional[Sequence[str]] = None,
+        repo_id: Optional[str] = None,
+        dataset: Optional[str] = None,
+) -> Path:
+    """Write ``model.safetensors``, ``config.json`` and a model card ``README.md`` to
+    ``save_directory`` (created if needed), all three or none. Returns the directory."""
+    config = model_config(model, labels)
+    card = model_card(config, repo_id, dataset)
+    directory = Path(save_directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    from safetensors.torch import save_file
+    state_dict = {k: v.detach().cpu().contiguous() for k, v in _unwrap(model).state_dict().items()}
+    with staged_files(*(directory / n for n in (WEIGHTS_NAME, CONFIG_NAME, CARD_NAME))) as stage:
+        save_file(state_dict, str(stage / WEIGHTS_NAME), metadata={'format': 'pt'})
+        (stage / CONFIG_NAME).write_text(json.dumps(config, indent=2) + '\n', encoding='utf-8')
+        (stage / CARD_NAME).write_text(card, encoding='utf-8')
+    return directory
+
+
+def push_to_hub(
+        model: VideoResNet,
+        repo_id: str,
+        labels: Optional[Sequence[str]] = None,
+        dataset: Optional[str] = None,
+        commit_message: str = 'Add csst-zoo model',
+        token: Optional[str] = None,
+        revision: Optional[str] = None,
+        private: bool = False,
+        create_pr: bool = False,
+):
+    """Upload ``model`` (safetensors weights, config.json and a generated model card) to the
+    Hugging Face Hub repo ``repo_id``, created if needed. Returns huggingface_hub's commit info."""
+    from huggingface_hub import HfApi
+    api = HfApi(token=token, library_name='csst-zoo', library_version=__version__)
+    with tempfile.TemporaryDirectory() as tmp:
+        save_pretrained(model, tmp, labels=labels, repo_id=repo_id, dataset=dataset)
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        return api.upload_folder(repo_id=repo_id, folder_path=tmp, revision=revision, create_pr=create_pr,
+                                 commit_message=commit_message)
+
