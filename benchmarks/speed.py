@@ -278,10 +278,10 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     names = with_baselines([n.strip() for n in args.models.split(',') if n.strip()])
     runs = [(n, r) for n in names for r in args.runtime]
+    peak = args.peak or measure_peak(args.device)  # first, on an idle machine
     with tempfile.TemporaryDirectory(prefix='csst-speed-') as args.workdir:  # exported files
         latency = time_runs(runs, args)
         memory = {key: (None, None) if args.no_memory else peak_memory(key, args) for key in runs}
-    peak = args.peak or measure_peak(args.device)
     flops, params = {}, {}
     for n in names:
         model = csst_zoo.create_model(n, num_classes=174, num_frames=args.frames)
