@@ -1,6 +1,11 @@
 """The ``csst-zoo`` command (also ``python -m csst_zoo``)."""
 import argparse
+import dataclasses
+import json
+import os
 import sys
+
+import torch
 
 from timm.utils import ParseKwargs
 
@@ -40,6 +45,55 @@ def model_card_command(args) -> None:
         sys.stdout.write(text)
 
 
+def _views(text: str):
+    try:
+        clips, crops = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"views are CLIPSxCROPS, e.g. 1x1 or 2x3, got {text!r}") from None
+    if clips < 1 or crops not in (1, 3):
+        raise argparse.ArgumentTypeError(f'views: clips >= 1 and crops 1 or 3, got {text!r}')
+    return clips, crops
+
+
+def train_command(args) -> None:
+    from .engine import TrainConfig, fit
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    row = fit(TrainConfig(**{k: v for k, v in vars(args).items() if k in fields}))
+    # every rank reports its weights: equal digests show a DDP run kept its replicas in sync
+    print(f"rank {os.environ.get('RANK', 0)}: weights sha256 {row['weights_sha256']}", flush=True)
+
+
+def eval_command(args) -> None:
+    from .data import VideoDataset, eval_transform, read_dataset
+    from .engine import evaluate
+    model = build_model(args)
+    samples, names = read_dataset(args.dataset, args.data_root, args.split)
+    if len(names) != model.num_classes:
+        raise ValueError(f'the data set has {len(names)} classes, the model {model.num_classes}: '
+                         f'pass the trained checkpoint (or --num-classes {len(names)})')
+    clips, crops = args.views
+    cfg = model.pretrained_cfg
+    dataset = VideoDataset(samples, cfg['input_size'][1], eval_transform(cfg, crops), train=False, clips=clips)
+    if torch.cuda.is_available():
+        model.cuda()
+    metrics = evaluate(model, dataset, len(names), args.batch_size, args.workers, progress=not args.no_progress)
+    metrics['per_class_top1'] = dict(zip(names, metrics['per_class_top1']))
+    metrics['views'] = f'{clips}x{crops}'
+    text = json.dumps(metrics, indent=2) + '\n'
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+
+
+def predict_command(args) -> None:
+    from .engine import predict_video
+    model = build_model(args)
+    clips, crops = args.views
+    for name, p in predict_video(model, args.video, clips, crops, args.topk):
+        print(f'{100 * p:6.2f}%  {name}')
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='csst-zoo', description='CSST-Net and its baselines as video classifiers.')
     sub = p.add_subparsers(dest='command', required=True)
@@ -62,6 +116,57 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument('--dataset', help='the data set the weights were trained on (card metadata)')
     c.add_argument('-o', '--output', help='file to write (atomically); default: standard output')
     c.set_defaults(run=model_card_command)
+
+    from .data import DATASETS, SPLITS
+    t = sub.add_parser('train', help="fine-tune a model on a video data set (the paper's recipe by default)",
+                       description="Fine-tune on a video data set; defaults are the paper's recipe. Distributed: "
+                                   "torchrun --nproc_per_node N -m csst_zoo train ...")
+    t.add_argument('model', help='a model name (csst_zoo.list_models()), hf-hub:ORG/REPO or local-dir:PATH')
+    t.add_argument('--dataset', required=True, choices=sorted(DATASETS), help='the data set layout')
+    t.add_argument('--data-root', required=True, help='its folder (the CSV file for --dataset csv)')
+    t.add_argument('--output', required=True, help='folder for last.pth, log.csv and best/')
+    t.add_argument('--no-pretrained', dest='pretrained', action='store_false',
+                   help='random init instead of inflated ImageNet weights')
+    t.add_argument('--num-frames', type=int, default=8)
+    t.add_argument('--size', type=int, help="crop size (default: the model's, 224)")
+    t.add_argument('--epochs', type=int, default=70)
+    t.add_argument('--stop-after', type=int, help='train at most this many epochs now; --resume continues')
+    t.add_argument('--warmup-epochs', type=int, default=10)
+    t.add_argument('--batch-size', type=int, default=8, help='per process')
+    t.add_argument('--lr', type=float, help='default: 0.01 x total batch / 8')
+    t.add_argument('--weight-decay', type=float, default=5e-4)
+    t.add_argument('--drop-rate', type=float, default=0.3)
+    t.add_argument('--flip', action=argparse.BooleanOptionalAction, default=None,
+                   help='random horizontal flip (default: on, off for jester); classes named with left/right/'
+                        'clockwise are never flipped')
+    t.add_argument('--workers', type=int, default=4)
+    t.add_argument('--seed', type=int, default=0)
+    t.add_argument('--amp', action=argparse.BooleanOptionalAction, default=None, help='default: on CUDA')
+    t.add_argument('--resume', action='store_true', help='continue from OUTPUT/last.pth')
+    t.add_argument('--no-validate', dest='validate', action='store_false')
+    t.add_argument('--tensorboard', action='store_true', help='also log to OUTPUT/tensorboard')
+    t.add_argument('--no-progress', dest='progress', action='store_false')
+    t.add_argument('--model-kwargs', nargs='*', default={}, action=ParseKwargs)
+    t.set_defaults(run=train_command)
+
+    v = sub.add_parser('eval', help='top-1/top-5 and per-class accuracy on a data set split')
+    _model_arguments(v)
+    v.add_argument('--dataset', required=True, choices=sorted(DATASETS))
+    v.add_argument('--data-root', required=True)
+    v.add_argument('--split', default='validation', choices=SPLITS)
+    v.add_argument('--views', type=_views, default=(1, 1), help='CLIPSxCROPS: 1x1 (default) or 2x3 (the paper)')
+    v.add_argument('--batch-size', type=int, default=8)
+    v.add_argument('--workers', type=int, default=4)
+    v.add_argument('--no-progress', action='store_true')
+    v.add_argument('-o', '--output', help='write the metrics JSON here (atomically); default: standard output')
+    v.set_defaults(run=eval_command)
+
+    r = sub.add_parser('predict', help='print the top-5 classes of a video file or frame folder')
+    _model_arguments(r)
+    r.add_argument('video')
+    r.add_argument('--views', type=_views, default=(1, 1), help='CLIPSxCROPS, e.g. 2x3')
+    r.add_argument('--topk', type=int, default=5)
+    r.set_defaults(run=predict_command)
     return p
 
 

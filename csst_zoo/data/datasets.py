@@ -1,0 +1,187 @@
+"""Video data sets in the layouts users download, and the Dataset that samples and transforms them.
+
+Every reader returns ``(samples, class_names)`` with ``samples`` a list of ``(path, label)``:
+
+- Something-Something V1: ``ROOT/20bn-something-something-v1/<id>/00001.jpg ...`` and
+  ``ROOT/something-something-v1-{labels,train,validation}.csv`` (``id;label name``).
+- Something-Something V2: ``ROOT/20bn-something-something-v2/<id>.webm`` and
+  ``ROOT/something-something-v2-{labels,train,validation}.json``.
+- Jester: ``ROOT/20bn-jester-v1/<id>/00001.jpg ...`` and ``ROOT/jester-v1-{labels,train,validation}.csv``.
+- Folders: ``ROOT/<class name>/<video file or frame folder>``, classes in sorted order.
+- A CSV list: ``path,label`` rows (paths relative to the CSV; label a class name).
+"""
+import csv
+import json
+import logging
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import torch
+from torch.utils.data import Dataset
+
+from .readers import FRAME_SUFFIXES, VIDEO_SUFFIXES, VideoReadError, open_video
+from .sampling import segment_indices
+
+__all__ = ['VideoDataset', 'read_dataset', 'DATASETS', 'SPLITS']
+
+_logger = logging.getLogger(__name__)
+SPLITS = ('train', 'validation')
+Samples = List[Tuple[Path, int]]
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(f'{path} does not exist (see the data set layouts in csst_zoo.data.datasets)')
+    return path
+
+
+def _check_split(split):
+    if split not in SPLITS:
+        raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
+
+
+def _class_index(names: Sequence[str], where) -> dict:
+    index = {n: i for i, n in enumerate(names)}
+    if len(index) != len(names):
+        raise ValueError(f'{where} lists a class name twice')
+    return index
+
+
+def _label(index: dict, name: str, where) -> int:
+    if name not in index:
+        raise ValueError(f'{where}: label {name!r} is not one of the {len(index)} classes of the labels file')
+    return index[name]
+
+
+def _semicolon_csv(root: Path, prefix: str, frames_dir: str, split: str) -> Tuple[Samples, List[str]]:
+    """The ``id;label`` CSV layout shared by Something-Something V1 and Jester."""
+    _check_split(split)
+    labels_file = _need(root / f'{prefix}-labels.csv')
+    names = [line.strip() for line in labels_file.read_text(encoding='utf-8').splitlines() if line.strip()]
+    index = _class_index(names, labels_file)
+    split_file = _need(root / f'{prefix}-{split}.csv')
+    samples = []
+    for n, line in enumerate(split_file.read_text(encoding='utf-8').splitlines(), 1):
+        if line.strip():
+            video_id, _, name = line.strip().partition(';')
+            samples.append((root / frames_dir / video_id, _label(index, name, f'{split_file}:{n}')))
+    return samples, names
+
+
+def read_something_v1(root, split: str = 'train'):
+    return _semicolon_csv(Path(root), 'something-something-v1', '20bn-something-something-v1', split)
+
+
+def read_jester(root, split: str = 'train'):
+    return _semicolon_csv(Path(root), 'jester-v1', '20bn-jester-v1', split)
+
+
+def read_something_v2(root, split: str = 'train'):
+    _check_split(split)
+    root = Path(root)
+    labels_file = _need(root / 'something-something-v2-labels.json')
+    by_name = {name: int(i) for name, i in json.loads(labels_file.read_text(encoding='utf-8')).items()}
+    names = [None] * len(by_name)
+    for name, i in by_name.items():
+        names[i] = name
+    split_file = _need(root / f'something-something-v2-{split}.json')
+    samples = []
+    for entry in json.loads(split_file.read_text(encoding='utf-8')):
+        name = entry['template'].replace('[', '').replace(']', '')
+        samples.append((root / '20bn-something-something-v2' / f"{entry['id']}.webm",
+                        _label(by_name, name, f"{split_file} id {entry['id']}")))
+    return samples, names
+
+
+def _is_video(path: Path) -> bool:
+    return path.is_dir() or path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def read_folders(root, split: Optional[str] = None):
+    """``ROOT/<class>/<video>``; with ``split``, ``ROOT/<split>/<class>/<video>`` when that exists."""
+    root = _need(Path(root))
+    if split and (root / split).is_dir():
+        root = root / split
+    names = sorted(p.name for p in root.iterdir() if p.is_dir())
+    samples = [(v, i) for i, name in enumerate(names) for v in sorted((root / name).iterdir()) if _is_video(v)]
+    if not samples:
+        raise ValueError(f'{root} holds no class folders with videos ({"/".join(VIDEO_SUFFIXES)} files or '
+                         f'folders of {"/".join(FRAME_SUFFIXES)} frames)')
+    return samples, names
+
+
+def read_csv_list(csv_file, split: Optional[str] = None, class_names: Optional[Sequence[str]] = None):
+    """Rows ``path,label`` with a header; classes: ``class_names`` or the sorted label names."""
+    csv_file = _need(Path(csv_file))
+    with csv_file.open(newline='', encoding='utf-8') as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {'path', 'label'} <= set(rows[0]):
+        raise ValueError(f"{csv_file} must have a header with the columns 'path' and 'label' and at least one row")
+    names = list(class_names) if class_names else sorted({r['label'] for r in rows})
+    index = _class_index(names, csv_file)
+    return [(csv_file.parent / r['path'], _label(index, r['label'], f'{csv_file} row {n}'))
+            for n, r in enumerate(rows, 2)], names
+
+
+DATASETS = {
+    'sthv1': read_something_v1,
+    'sthv2': read_something_v2,
+    'jester': read_jester,
+    'folder': read_folders,
+    'csv': read_csv_list,
+}
+
+
+def read_dataset(kind: str, root, split: str = 'train'):
+    """``(samples, class_names)`` of a data set of ``kind`` (see ``DATASETS``)."""
+    if kind not in DATASETS:
+        raise ValueError(f'dataset must be one of {sorted(DATASETS)}, got {kind!r}')
+    return DATASETS[kind](root, split)
+
+
+class VideoDataset(Dataset):
+    """Samples ``num_segments`` frames per clip (TSN) from each video and transforms them.
+
+    Item ``i`` is ``(clip, label)``, ``clip`` float ``(V, C, T, H, W)`` with V = clips x crops
+    views. A video that cannot be read or is shorter than ``num_segments`` frames raises
+    ``VideoReadError`` naming it; with ``skip_unreadable`` it is logged as a warning and the next
+    video is used instead (never a zero-filled clip).
+    """
+
+    def __init__(
+            self,
+            samples: Samples,
+            num_segments: int,
+            transform: Callable,
+            train: bool,
+            clips: int = 1,
+            skip_unreadable: bool = False,
+    ):
+        if not samples:
+            raise ValueError('samples is empty')
+        self.samples, self.num_segments, self.transform = list(samples), num_segments, transform
+        self.train, self.clips, self.skip_unreadable = train, clips, skip_unreadable
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def load(self, i: int) -> torch.Tensor:
+        path, label = self.samples[i]
+        video = open_video(path)
+        try:
+            indices = segment_indices(video.num_frames, self.num_segments, self.train, self.clips)
+        except ValueError as e:
+            raise VideoReadError(f'video {path}: {e}') from None
+        frames = video.frames(indices.flatten())
+        return self.transform(frames.reshape(*indices.shape, *frames.shape[1:]), label)
+
+    def __getitem__(self, i: int):
+        for attempt in range(len(self)):
+            j = (i + attempt) % len(self)
+            try:
+                return self.load(j), self.samples[j][1]
+            except VideoReadError as e:
+                if not self.skip_unreadable:
+                    raise
+                _logger.warning('skipping unreadable video: %s', e)
+        raise VideoReadError('no video of the data set could be read')

@@ -1,0 +1,6 @@
+"""Training, evaluation and prediction."""
+from .inference import predict_video
+from .metrics import classification_metrics
+from .train import TrainConfig, evaluate, fit, weights_digest
+
+__all__ = ['TrainConfig', 'fit', 'evaluate', 'predict_video', 'classification_metrics', 'weights_digest']

@@ -1,0 +1,293 @@
+"""Fine-tuning and evaluation loops, single process or distributed (torchrun).
+
+Defaults are the paper's recipe (Section 4.2): SGD, momentum 0.9, weight decay 5e-4, lr 0.01
+at a total batch of 8 scaled linearly with the batch, cosine schedule with 10 linear warm-up
+epochs, dropout 0.3 before the classifier, multi-scale crop + flip, 1 clip x centre crop test.
+
+Resuming is bit-exact: a checkpoint holds the model, optimizer, schedule, AMP scaler and RNG
+states, the data order of an epoch is a function of (seed, epoch) and each epoch's loader
+workers are seeded from it, so epochs 1..n then n+1.. equal one run of 1..n+1.
+"""
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from timm.scheduler import CosineLRScheduler
+from timm.utils import distribute_bn
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from .._io import write_atomic
+from ..data import VideoDataset, eval_transform, mirrored_classes, read_dataset, train_transform
+from ..hub import save_pretrained
+from ..models import create_model
+from .metrics import classification_metrics
+
+__all__ = ['TrainConfig', 'fit', 'evaluate', 'weights_digest', 'CHECKPOINT_NAME']
+
+CHECKPOINT_NAME = 'last.pth'
+LOG_NAME = 'log.csv'
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    model: str
+    dataset: str
+    data_root: str
+    output: str
+    pretrained: bool = True
+    num_frames: int = 8
+    size: Optional[int] = None  # crop size; default: the model's (224)
+    epochs: int = 70
+    stop_after: Optional[int] = None  # train at most this many epochs in this run (--resume continues)
+    warmup_epochs: int = 10
+    batch_size: int = 8  # per process
+    lr: Optional[float] = None  # default: 0.01 x total batch / 8
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    drop_rate: float = 0.3
+    flip: Optional[bool] = None  # default: on, except for Jester (its classes are mirror pairs)
+    workers: int = 4
+    seed: int = 0
+    amp: Optional[bool] = None  # default: on CUDA
+    resume: bool = False
+    validate: bool = True
+    tensorboard: bool = False
+    progress: bool = True
+    model_kwargs: Dict = dataclasses.field(default_factory=dict)
+
+
+class Distributed:
+    """The process's place in a torchrun job (or a single process), and its device."""
+
+    def __init__(self):
+        self.world_size = int(os.environ.get('WORLD_SIZE', 1))
+        self.rank = int(os.environ.get('RANK', 0))
+        local_rank = int(os.environ.get('LOCAL_RANK', 0))
+        if torch.cuda.is_available():
+            torch.cuda.set_device(local_rank)
+            self.device = torch.device('cuda', local_rank)
+        else:
+            self.device = torch.device('cpu')
+        if self.world_size > 1 and not dist.is_initialized():
+            dist.init_process_group('nccl' if self.device.type == 'cuda' else 'gloo')
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def gather(self, obj) -> List:
+        if self.world_size == 1:
+            return [obj]
+        out = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of every parameter and buffer: equal on all ranks of a correct DDP run."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _loader(dataset, ddp: Distributed, batch_size, workers, shuffle, seed):
+    # One code path with or without DDP: the sampler's order is a function of (seed, epoch).
+    sampler = DistributedSampler(dataset, ddp.world_size, ddp.rank, shuffle=shuffle, seed=seed, drop_last=shuffle)
+    generator = torch.Generator()
+    loader = DataLoader(dataset, batch_size, sampler=sampler, num_workers=workers, drop_last=shuffle,
+                        pin_memory=ddp.device.type == 'cuda', generator=generator,
+                        persistent_workers=False)
+    return loader, sampler, generator
+
+
+def _forward_views(model, clips: torch.Tensor) -> torch.Tensor:
+    """Logits of ``(B, V, C, T, H, W)`` clips: the model on all views, averaged per video."""
+    b, v = clips.shape[:2]
+    return model(clips.flatten(0, 1)).view(b, v, -1).mean(dim=1)
+
+
+def _autocast(device, enabled):
+    return torch.autocast(device.type, dtype=torch.float16 if device.type == 'cuda' else torch.bfloat16,
+                          enabled=bool(enabled))
+
+
+@torch.no_grad()
+def evaluate(model, dataset: VideoDataset, num_classes: int, batch_size: int = 8, workers: int = 4,
+             ddp: Optional[Distributed] = None, amp: bool = False, progress: bool = True) -> Dict:
+    """Top-1/top-5, loss and per-class accuracy of ``model`` on ``dataset`` (all views of a video
+    averaged). Under DDP every rank scores a shard and the results are gathered exactly once."""
+    ddp = ddp or Distributed()
+    loader, sampler, _ = _loader(dataset, ddp, batch_size, workers, shuffle=False, seed=0)
+    model.eval()
+    indices, scores, labels = list(sampler), [], []
+    for clips, target in tqdm(loader, desc='eval', disable=not (progress and ddp.main), leave=False):
+        with _autocast(ddp.device, amp):
+            scores.append(_forward_views(model, clips.to(ddp.device, non_blocking=True)).float().cpu())
+        labels.append(target)
+    shard = (indices, torch.cat(scores), torch.cat(labels))
+    seen, all_scores, all_labels = set(), [], []
+    for idx, s, lab in ddp.gather(shard):
+        for i, row, y in zip(idx, s, lab):
+            if i not in seen:  # DistributedSampler pads the last shard with repeats
+                seen.add(i)
+                all_scores.append(row)
+                all_labels.append(y)
+    scores, labels = torch.stack(all_scores), torch.stack(all_labels)
+    out = classification_metrics(scores, labels, num_classes)
+    out['loss'] = F.cross_entropy(scores, labels).item()
+    return out
+
+
+def _rng_state(device) -> Dict:
+    state = {'torch': torch.get_rng_state()}
+    if device.type == 'cuda':
+        state['cuda'] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state, device) -> None:
+    torch.set_rng_state(state['torch'])
+    if device.type == 'cuda' and 'cuda' in state:
+        torch.cuda.set_rng_state(state['cuda'], device)
+
+
+def _save_checkpoint(path: Path, **state) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomic(path, buffer.getvalue())
+
+
+def fit(cfg: TrainConfig) -> Dict:
+    """Train ``cfg.model`` on ``cfg.dataset``; returns the last epoch's log row (with the weight
+    digest). Writes ``last.pth`` (resume state) each epoch, ``log.csv``, and the best model by
+    validation top-1 (the last one without validation) as a hub checkpoint in ``best/``."""
+    ddp = Distributed()
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.output)
+    if ddp.main:
+        out.mkdir(parents=True, exist_ok=True)
+    train_samples, class_names = read_dataset(cfg.dataset, cfg.data_root, 'train')
+    val_samples = read_dataset(cfg.dataset, cfg.data_root, 'validation')[0] if cfg.validate else None
+    kwargs = dict(cfg.model_kwargs)
+    if cfg.size is not None:
+        kwargs['pretrained_cfg_overlay'] = dict(kwargs.get('pretrained_cfg_overlay', {}),
+                                                input_size=(3, cfg.num_frames, cfg.size, cfg.size))
+    model = create_model(cfg.model, pretrained=cfg.pretrained, num_classes=len(class_names),
+                         num_frames=cfg.num_frames, drop_rate=cfg.drop_rate, **kwargs)
+    flip = cfg.flip if cfg.flip is not None else cfg.dataset != 'jester'
+    train_set = VideoDataset(
+        train_samples, cfg.num_frames, train=True,
+        transform=train_transform(model.pretrained_cfg, flip=flip, keep_unflipped=mirrored_classes(class_names)))
+    val_set = VideoDataset(val_samples, cfg.num_frames, eval_transform(model.pretrained_cfg), train=False) \
+        if val_samples else None
+
+    model.to(ddp.device)
+    net = torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[ddp.device.index] if ddp.device.type == 'cuda' else None) if ddp.world_size > 1 else model
+    total_batch = cfg.batch_size * ddp.world_size
+    lr = cfg.lr if cfg.lr is not None else 0.01 * total_batch / 8
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    scheduler = CosineLRScheduler(optimizer, t_initial=cfg.epochs, warmup_t=cfg.warmup_epochs,
+                                  warmup_lr_init=lr / 100 if cfg.warmup_epochs else 0)
+    amp = cfg.amp if cfg.amp is not None else ddp.device.type == 'cuda'
+    scaler = torch.amp.GradScaler(ddp.device.type, enabled=amp and ddp.device.type == 'cuda')
+    loader, sampler, generator = _loader(train_set, ddp, cfg.batch_size, cfg.workers, shuffle=True, seed=cfg.seed)
+    if len(loader) == 0:
+        raise ValueError(f'{len(train_set)} training videos make no full batch of {cfg.batch_size} per process')
+
+    start, best = 0, None
+    ckpt_path = out / CHECKPOINT_NAME
+    if cfg.resume:
+        if not ckpt_path.is_file():
+            raise FileNotFoundError(f'--resume: {ckpt_path} does not exist')
+        state = torch.load(ckpt_path, map_location='cpu', weights_only=True)
+        if state['model_name'] != cfg.model or state['num_classes'] != len(class_names):
+            raise ValueError(f"--resume: {ckpt_path} is of {state['model_name']} with {state['num_classes']} "
+                             f'classes, not {cfg.model} with {len(class_names)}')
+        model.load_state_dict(state['model'])
+        optimizer.load_state_dict(state['optimizer'])
+        scheduler.load_state_dict(state['scheduler'])
+        scaler.load_state_dict(state['scaler'])
+        _set_rng_state(state['rng'], ddp.device)
+        start, best = state['epoch'] + 1, state['best']
+    writer = None
+    if cfg.tensorboard and ddp.main:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise ImportError("tensorboard logging needs the package 'tensorboard': pip install tensorboard") from None
+        writer = SummaryWriter(str(out / 'tensorboard'))
+
+    row = {}
+    end = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, start + cfg.stop_after)
+    for epoch in range(start, end):
+        scheduler.step(epoch)
+        sampler.set_epoch(epoch)
+        generator.manual_seed(cfg.seed * 100003 + epoch)  # loader workers' seeds for this epoch
+        net.train()
+        began, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
+        bar = tqdm(loader, desc=f'epoch {epoch + 1}/{cfg.epochs}', disable=not (cfg.progress and ddp.main))
+        for clips, target in bar:
+            clips, target = clips.to(ddp.device, non_blocking=True), target.to(ddp.device, non_blocking=True)
+            with _autocast(ddp.device, amp):
+                logits = _forward_views(net, clips)
+                loss = F.cross_entropy(logits.float(), target)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += loss.item() * len(target)
+            correct += (logits.argmax(1) == target).sum().item()
+            seen += len(target)
+            bar.set_postfix(loss=f'{loss_sum / seen:.4f}')
+        if ddp.world_size > 1:
+            # BatchNorm statistics are per process; average them so every replica (and the
+            # checkpoint) holds the same model.
+            distribute_bn(model, ddp.world_size, reduce=True)
+        row = dict(epoch=epoch + 1, lr=optimizer.param_groups[0]['lr'], train_loss=loss_sum / seen,
+                   train_top1=100.0 * correct / seen, epoch_seconds=time.perf_counter() - began)
+        if val_set is not None:
+            metrics = evaluate(model, val_set, len(class_names), cfg.batch_size, cfg.workers, ddp, amp, cfg.progress)
+            row.update(val_loss=metrics['loss'], val_top1=metrics['top1'], val_top5=metrics['top5'])
+        score = row.get('val_top1', row['epoch'])
+        improved = best is None or score > best
+        best = score if improved else best
+        if ddp.main:
+            if improved:
+                save_pretrained(model, out / 'best', labels=class_names)
+            _save_checkpoint(ckpt_path, model=model.state_dict(), optimizer=optimizer.state_dict(),
+                             scheduler=scheduler.state_dict(), scaler=scaler.state_dict(), rng=_rng_state(ddp.device),
+                             epoch=epoch, best=best, model_name=cfg.model, num_classes=len(class_names),
+                             config=json.dumps(dataclasses.asdict(cfg)))
+            _append_log(out / LOG_NAME, row)
+            if writer:
+                for k, v in row.items():
+                    writer.add_scalar(k, v, epoch + 1)
+            print(json.dumps(row), flush=True)
+    if writer:
+        writer.close()
+    row['weights_sha256'] = weights_digest(model)
+    if ddp.world_size > 1:
+        dist.barrier()
+    return row
+
+
+def _append_log(path: Path, row: Dict) -> None:
+    new = not path.exists()
+    with path.open('a', newline='') as f:
+        w = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            w.writeheader()
+        w.writerow(row)

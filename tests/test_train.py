@@ -1,0 +1,130 @@
+"""Training, resume, evaluation, prediction and 2-process DDP on a tiny data set the tests write."""
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import csst_zoo
+from conftest import frames_of, write_frame_folder, write_video
+from csst_zoo.cli import main as cli_main
+from csst_zoo.data import VideoDataset, eval_transform, read_dataset
+from csst_zoo.engine import TrainConfig, classification_metrics, evaluate, fit
+
+NAMES = ['Swiping Left', 'Waving', 'Thumb Up']
+
+
+@pytest.fixture(scope='module')
+def jester(tmp_path_factory):
+    """Jester layout: 3 classes, 9 training and 6 validation frame folders of 8 frames."""
+    root = tmp_path_factory.mktemp('jester')
+    (root / 'jester-v1-labels.csv').write_text('\n'.join(NAMES) + '\n')
+    for split, n in (('train', 9), ('validation', 6)):
+        rows = []
+        for i in range(n):
+            vid = f'{split}{i}'
+            write_frame_folder(root / '20bn-jester-v1' / vid, frames_of(8, 24, 32, label=i % 3))
+            rows.append(f'{vid};{NAMES[i % 3]}\n')
+        (root / f'jester-v1-{split}.csv').write_text(''.join(rows))
+    return root
+
+
+def config(jester, output, **kw):
+    args = dict(model='csst_resnet18', dataset='jester', data_root=str(jester), output=str(output), pretrained=False,
+                num_frames=4, size=32, epochs=2, warmup_epochs=1, batch_size=2, workers=0, progress=False)
+    return TrainConfig(**{**args, **kw})
+
+
+def test_train_resume_is_bit_exact(jester, tmp_path):
+    straight = fit(config(jester, tmp_path / 'a'))
+    first = fit(config(jester, tmp_path / 'b', stop_after=1))
+    assert first['epoch'] == 1
+    resumed = fit(config(jester, tmp_path / 'b', resume=True))
+    assert resumed['epoch'] == 2
+    assert resumed['weights_sha256'] == straight['weights_sha256']
+    assert resumed['train_loss'] == straight['train_loss']
+    a, b = (torch.load(tmp_path / d / 'last.pth', weights_only=True) for d in 'ab')
+    assert all(torch.equal(a['model'][k], b['model'][k]) for k in a['model'])
+    log = (tmp_path / 'b' / 'log.csv').read_text().splitlines()
+    assert log[0].startswith('epoch,lr,train_loss,train_top1,epoch_seconds,val_loss,val_top1,val_top5')
+    assert [line.split(',')[0] for line in log[1:]] == ['1', '2']
+    # the best model travels as a hub checkpoint with the class names
+    best = csst_zoo.create_model(f'local-dir:{tmp_path / "a" / "best"}')
+    assert list(best.pretrained_cfg['label_names']) == NAMES and best.num_frames == 4
+    with pytest.raises(ValueError, match='--resume: .* is of csst_resnet18 with 3 classes, not c2d_resnet18'):
+        fit(config(jester, tmp_path / 'b', model='c2d_resnet18', resume=True))
+
+
+def test_learning_rate_scales_with_the_batch_and_warms_up(jester, tmp_path):
+    row = fit(config(jester, tmp_path, epochs=1, warmup_epochs=0, batch_size=4, validate=False, model='c2d_resnet18'))
+    assert row['lr'] == pytest.approx(0.01 * 4 / 8)
+    assert row['train_top1'] >= 0 and 'val_top1' not in row
+
+
+def test_evaluate_known_case(jester):
+    """A head that always answers class 1: top-1 is the share of class-1 videos."""
+    model = csst_zoo.create_model('c2d_resnet18', num_classes=3, num_frames=4)
+    with torch.no_grad():
+        model.fc.weight.zero_()
+        model.fc.bias.copy_(torch.tensor([0.0, 5.0, 1.0]))
+    samples, _ = read_dataset('jester', jester, 'validation')
+    cfg = dict(model.pretrained_cfg, input_size=(3, 4, 32, 32))
+    dataset = VideoDataset(samples, 4, eval_transform(cfg, crops=3), train=False, clips=2)
+    m = evaluate(model, dataset, 3, batch_size=4, workers=0, progress=False)
+    assert m['samples'] == 6 and m['top1'] == pytest.approx(100 / 3) and m['top5'] == 100.0
+    assert m['per_class_top1'] == [0.0, 100.0, 0.0]
+
+
+def test_classification_metrics():
+    scores = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
+    m = classification_metrics(scores, torch.tensor([1, 0, 1, 2]), 3, ks=(1, 2))
+    assert (m['top1'], m['top2']) == (50.0, 75.0)
+    assert m['per_class_top1'] == [100.0, 50.0, 0.0] and m['mean_class_top1'] == pytest.approx(50.0)
+    with pytest.raises(ValueError, match=r'scores must be \(N, 4\)'):
+        classification_metrics(scores, torch.tensor([1, 0, 1, 2]), 4)
+
+
+def test_predict_and_eval_cli(jester, tmp_path, capsys):
+    model = csst_zoo.create_model('c2d_resnet18', num_classes=3, num_frames=4,
+                                  pretrained_cfg_overlay=dict(input_size=(3, 4, 32, 32)))
+    with torch.no_grad():
+        model.fc.weight.zero_()
+        model.fc.bias.copy_(torch.tensor([1.0, 3.0, 2.0]))
+    csst_zoo.save_pretrained(model, tmp_path / 'ckpt', labels=NAMES)
+    video = write_video(tmp_path / 'clip.webm', frames_of(10))
+    assert cli_main(['predict', f'local-dir:{tmp_path / "ckpt"}', str(video), '--views', '2x3']) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [re.sub(r'^\s*[\d.]+%\s+', '', line) for line in lines] == ['Waving', 'Thumb Up', 'Swiping Left']
+    out = tmp_path / 'metrics.json'
+    assert cli_main(['eval', f'local-dir:{tmp_path / "ckpt"}', '--dataset', 'jester', '--data-root', str(jester),
+                     '--workers', '0', '--no-progress', '-o', str(out)]) == 0
+    assert '"top1": 33.3' in out.read_text() and '"Waving": 100.0' in out.read_text()
+    assert cli_main(['predict', f'local-dir:{tmp_path / "ckpt"}', str(tmp_path / 'none.mp4')]) == 2
+    assert 'none.mp4 does not exist' in capsys.readouterr().err
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_two_processes_keep_identical_weights(jester, tmp_path):
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr', '127.0.0.1',
+           '--master_port', str(_free_port()), '-m', 'csst_zoo', 'train', 'csst_resnet18', '--dataset', 'jester',
+           '--data-root', str(jester), '--output', str(tmp_path), '--no-pretrained', '--num-frames', '4',
+           '--size', '32', '--epochs', '1', '--warmup-epochs', '0', '--batch-size', '2', '--workers', '0',
+           '--no-progress']
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    digests = dict(re.findall(r'rank (\d): weights sha256 (\w+)', run.stdout))
+    assert set(digests) == {'0', '1'} and digests['0'] == digests['1']
+    assert '"lr": 0.005' in run.stdout  # 0.01 x (2 processes x 2) / 8
+    saved = load_file(tmp_path / 'best' / 'model.safetensors')
+    assert saved['fc.weight'].shape == (3, 512)
