@@ -144,6 +144,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument('--amp', action=argparse.BooleanOptionalAction, default=None, help='default: on CUDA')
     t.add_argument('--resume', action='store_true', help='continue from OUTPUT/last.pth')
     t.add_argument('--no-validate', dest='validate', action='store_false')
+    t.add_argument('--eval-every', type=int, default=1, help='validate every N epochs (and after the last)')
     t.add_argument('--tensorboard', action='store_true', help='also log to OUTPUT/tensorboard')
     t.add_argument('--no-progress', dest='progress', action='store_false')
     t.add_argument('--model-kwargs', nargs='*', default={}, action=ParseKwargs)

@@ -61,6 +61,7 @@ class TrainConfig:
     amp: Optional[bool] = None  # default: on CUDA
     resume: bool = False
     validate: bool = True
+    eval_every: int = 1  # validate every this many epochs, and after the last
     tensorboard: bool = False
     progress: bool = True
     model_kwargs: Dict = dataclasses.field(default_factory=dict)
@@ -258,7 +259,7 @@ def fit(cfg: TrainConfig) -> Dict:
             distribute_bn(model, ddp.world_size, reduce=True)
         row = dict(epoch=epoch + 1, lr=optimizer.param_groups[0]['lr'], train_loss=loss_sum / seen,
                    train_top1=100.0 * correct / seen, epoch_seconds=time.perf_counter() - began)
-        if val_set is not None:
+        if val_set is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
             metrics = evaluate(model, val_set, len(class_names), cfg.batch_size, cfg.workers, ddp, amp, cfg.progress)
             row.update(val_loss=metrics['loss'], val_top1=metrics['top1'], val_top5=metrics['top5'])
         score = row.get('val_top1', row['epoch'])
