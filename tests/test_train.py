@@ -125,6 +125,6 @@ def test_ddp_two_processes_keep_identical_weights(jester, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     digests = dict(re.findall(r'rank (\d): weights sha256 (\w+)', run.stdout))
     assert set(digests) == {'0', '1'} and digests['0'] == digests['1']
-    assert '"lr": 0.005' in run.stdout  # 0.01 x (2 processes x 2) / 8
+    assert '"lr": 0.005' in run.stderr  # 0.01 x (2 processes x 2) / 8
     saved = load_file(tmp_path / 'best' / 'model.safetensors')
     assert saved['fc.weight'].shape == (3, 512)

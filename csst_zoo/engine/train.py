@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -276,7 +277,7 @@ def fit(cfg: TrainConfig) -> Dict:
             if writer:
                 for k, v in row.items():
                     writer.add_scalar(k, v, epoch + 1)
-            print(json.dumps(row), flush=True)
+            print(json.dumps(row), file=sys.stderr, flush=True)  # progress; results go to stdout
     if writer:
         writer.close()
     row['weights_sha256'] = weights_digest(model)

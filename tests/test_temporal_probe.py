@@ -1,0 +1,59 @@
+"""The temporal probe's data: classes are exact time reversals; a tiny run gives the JSON table."""
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location('temporal_probe', ROOT / 'benchmarks' / 'temporal_probe.py')
+probe = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(probe)
+
+
+@pytest.mark.parametrize('motion', probe.MOTIONS)
+def test_reversed_class_is_the_exact_time_reversal(motion):
+    forward = probe.make_clip(motion, False, 8, 32, torch.Generator().manual_seed(7))
+    reversed_ = probe.make_clip(motion, True, 8, 32, torch.Generator().manual_seed(7))
+    assert forward.shape == (8, 3, 32, 32) and forward.dtype == torch.uint8
+    assert torch.equal(reversed_, forward.flip(0))
+    # the same multiset of frames: a bag-of-frames model cannot tell them apart
+    key = lambda clip: sorted(f.flatten().tolist() for f in clip)  # noqa: E731
+    assert key(forward) == key(reversed_)
+    # and the clip does change over time (the class is in the order of distinct frames)
+    assert len({f.numpy().tobytes() for f in forward}) == 8
+
+
+def test_written_dataset_layout_and_balance(tmp_path):
+    probe.write_dataset(tmp_path, 6, 4, 16, seed=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == list(probe.CLASSES)
+    for cls in probe.CLASSES:
+        clips = sorted((tmp_path / cls).iterdir())
+        assert len(clips) == 3 and all(len(list(c.glob('*.png'))) == 4 for c in clips)
+    with pytest.raises(ValueError, match='motion must be one of'):
+        probe.make_clip('jump', False, 4, 16, torch.Generator())
+
+
+def test_one_epoch_run_gives_the_json_structure(tmp_path):
+    cmd = [sys.executable, str(ROOT / 'benchmarks' / 'temporal_probe.py'), '--families', 'c2d,csst', '--epochs', '1',
+           '--train-clips', '8', '--val-clips', '4', '--batch-size', '4', '--size', '32', '--frames', '4',
+           '--seeds', '2', '--format', 'json', '--no-progress', '--output', str(tmp_path)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout)
+    assert out['meta']['chance_top1'] == 50.0 and out['meta']['seeds'] == [0, 1]
+    assert [r['family'] for r in out['rows']] == ['c2d', 'csst']
+    for r in out['rows']:
+        assert set(r) >= {'top1', 'top1_mean', 'top1_std', 'params_m', 'gflops', 'epoch_seconds'}
+        assert len(r['top1']) == 2 and all(0 <= v <= 100 for v in r['top1'])
+    assert out['rows'][1]['gflops'] > out['rows'][0]['gflops']
+
+
+def test_bad_arguments():
+    with pytest.raises(SystemExit):
+        probe.parse_args(['--families', 'c2d,x3d'])
+    with pytest.raises(SystemExit):
+        probe.parse_args(['--train-clips', '4', '--batch-size', '16'])
