@@ -19,8 +19,7 @@ from timm.models import filter_pretrained_cfg, get_pretrained_cfg
 
 from . import paper
 from ._io import staged_files
-from .layers import TEMPORAL_CONVS
-from .models import VideoResNet
+from .models import VideoResNet, create_model
 from .models._hub import CONFIG_NAME, WEIGHTS_NAME
 from .profiling import count_flops, count_params
 from .version import __version__
@@ -84,14 +83,12 @@ def _yaml_list(key: str, items) -> str:
 def model_card(config: dict, repo_id: Optional[str] = None, dataset: Optional[str] = None) -> str:
     """The model card (README.md with Hugging Face metadata) of a checkpoint's ``config``,
     rendered from the package's template; params and FLOPs are measured on the model."""
-    from .models import create_model
     arch, args = config['architecture'], dict(config['model_args'])
     model = create_model(arch, **args)
     cfg = config['pretrained_cfg']
     _, t, h, w = cfg['input_size']
-    family = arch.split('_', 1)[0]
-    conv_args = {k: v for k, v in args.items() if k in TEMPORAL_CONVS[family][1]}
-    reported = paper.reported_results(arch, conv_args, t, config['num_classes'])
+    family = model.conv_type
+    reported = paper.reported_results(arch, model.conv_args, t, config['num_classes'])
     model_index, datasets = '', [dataset] if dataset else []
     if reported:
         datasets = datasets or ['something-something-v1']

@@ -63,9 +63,8 @@ def build_video_model(
             video = is_video_state_dict(state_dict, model)
             state_dict = inflate_state_dict(state_dict, model)
             if video:
-                head = {k: state_dict.get(f'{cfg.get("classifier") or "fc"}.{k}')
-                        for k in model.get_classifier().state_dict()}
                 target = model.get_classifier().state_dict()
+                head = {k: state_dict.get(f'{cfg.get("classifier") or "fc"}.{k}') for k in target}
                 if all(v is not None and v.shape == target[k].shape for k, v in head.items()):
                     classifier.update(head)
             return state_dict
