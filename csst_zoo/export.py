@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._checks import check_positive_int
 from ._io import staged_files
 
 __all__ = ['EXPORT_FORMATS', 'ONNX_OPSET', 'export_model', 'load_exported', 'require']
@@ -40,8 +41,7 @@ def _example_clip(model, batch: int, frames, size):
     frames = t if frames is None else frames
     h, w = (h, w) if size is None else (size, size)
     for name, value in (('batch', batch), ('frames', frames), ('size', h), ('size', w)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f'{name} must be a positive integer, got {value!r}')
+        check_positive_int(name, value)
     device = next(model.parameters()).device
     return torch.randn(batch, model.in_chans, frames, h, w, device=device)
 

@@ -18,6 +18,8 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
+from ._checks import check_positive_int
+
 with warnings.catch_warnings():
     warnings.simplefilter('ignore', FutureWarning)  # fvcore's import runs torch.jit.script (deprecated)
     from fvcore.nn import FlopCountAnalysis
@@ -89,8 +91,7 @@ def flop_analysis(model: nn.Module, inputs: Optional[torch.Tensor] = None, *, fr
     if inputs is None:
         frames = frames or getattr(model, 'num_frames', 8)
         for name, v in (('frames', frames), ('size', size), ('batch', batch)):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f'{name} must be a positive integer, got {v!r}')
+            check_positive_int(name, v)
         device = next(model.parameters()).device
         inputs = torch.randn(batch, getattr(model, 'in_chans', 3), frames, size, size, device=device)
     was_training = model.training

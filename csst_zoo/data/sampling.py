@@ -3,6 +3,8 @@ from typing import Optional
 
 import torch
 
+from .._checks import check_positive_int
+
 __all__ = ['segment_indices']
 
 
@@ -21,8 +23,7 @@ def segment_indices(
     ValueError: repeating its frames would hand the model another clip length than it is told.
     """
     for name, value in (('num_segments', num_segments), ('clips', clips)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f'{name} must be a positive integer, got {value!r}')
+        check_positive_int(name, value)
     if num_frames < num_segments:
         raise ValueError(f'the video has {num_frames} frames, fewer than the {num_segments} segments to sample')
     segment = num_frames / num_segments

@@ -9,12 +9,13 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from .._checks import check_positive_int
+
 __all__ = ['C2DConv', 'C3DConv', 'P3DConv', 'check_groups']
 
 
 def check_groups(in_channels: int, out_channels: int, groups: int, where: str) -> None:
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(f'groups must be a positive integer, got {groups!r}')
+    check_positive_int('groups', groups)
     if in_channels % groups or out_channels % groups:
         raise ValueError(
             f'groups={groups} must divide both the input ({in_channels}) and output ({out_channels}) '

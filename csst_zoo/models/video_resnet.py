@@ -13,6 +13,7 @@ from torch import nn
 from timm.models import register_model, generate_default_cfgs, get_pretrained_cfg
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
+from .._checks import check_positive_int
 from ..layers import GlobalPool3d, temporal_conv_factory
 from ._builder import build_video_model
 
@@ -84,10 +85,8 @@ class VideoResNet(ResNet):
             zero_init_last: bool = True,
             **kwargs,
     ):
-        if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
-            raise ValueError(f'num_frames must be a positive integer, got {num_frames!r}')
-        if isinstance(in_chans, bool) or not isinstance(in_chans, int) or in_chans < 1:
-            raise ValueError(f'in_chans must be a positive integer, got {in_chans!r}')
+        check_positive_int('num_frames', num_frames)
+        check_positive_int('in_chans', in_chans)
         make_temporal_conv = temporal_conv_factory(conv_type, alpha=alpha, groups=groups)
         super().__init__(
             block, layers, num_classes=num_classes, in_chans=in_chans, norm_layer=nn.BatchNorm3d,
