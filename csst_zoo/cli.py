@@ -38,7 +38,8 @@ def export_command(args) -> None:
 
 
 def model_card_command(args) -> None:
-    text = model_card(model_config(build_model(args)), repo_id=args.repo_id, dataset=args.dataset)
+    model = build_model(args)
+    text = model_card(model_config(model), repo_id=args.repo_id, dataset=args.dataset, model=model)
     if args.output:
         write_atomic(args.output, text)
     else:

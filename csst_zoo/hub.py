@@ -80,11 +80,13 @@ def _yaml_list(key: str, items) -> str:
     return f'{key}:\n' + ''.join(f'- {i}\n' for i in items) if items else ''
 
 
-def model_card(config: dict, repo_id: Optional[str] = None, dataset: Optional[str] = None) -> str:
+def model_card(config: dict, repo_id: Optional[str] = None, dataset: Optional[str] = None,
+               model: Optional[VideoResNet] = None) -> str:
     """The model card (README.md with Hugging Face metadata) of a checkpoint's ``config``,
-    rendered from the package's template; params and FLOPs are measured on the model."""
+    rendered from the package's template; params and FLOPs are measured on ``model`` (the one
+    ``config`` describes; built from ``config`` when not given)."""
     arch, args = config['architecture'], dict(config['model_args'])
-    model = create_model(arch, **args)
+    model = model if model is not None else create_model(arch, **args)
     cfg = config['pretrained_cfg']
     _, t, h, w = cfg['input_size']
     family = model.conv_type
@@ -130,7 +132,7 @@ def save_pretrained(
     """Write ``model.safetensors``, ``config.json`` and a model card ``README.md`` to
     ``save_directory`` (created if needed), all three or none. Returns the directory."""
     config = model_config(model, labels)
-    card = model_card(config, repo_id, dataset)
+    card = model_card(config, repo_id, dataset, model=model)
     directory = Path(save_directory)
     directory.mkdir(parents=True, exist_ok=True)
     from safetensors.torch import save_file
