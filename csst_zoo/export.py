@@ -141,8 +141,7 @@ def export_model(
             f"a {format} export is written to a path ending in {EXPORT_FORMATS[format]!r}, got {path.name!r}")
     require('onnx', f'{format} export')
     require('onnxruntime', f'{format} export')
-    if format == 'openvino':
-        require('openvino', 'OpenVINO export')
+    ov = require('openvino', 'OpenVINO export') if format == 'openvino' else None
     clip = _example_clip(model, 1, frames, size)
     was_training = model.training
     model.eval()
@@ -153,7 +152,6 @@ def export_model(
                 if verify:
                     _verify(model, {'onnxruntime': load_exported(stage / path.name)}, clip, atol)
         else:
-            ov = require('openvino', 'OpenVINO export')
             with staged_files(path, path.with_suffix('.bin')) as stage:
                 onnx_file = stage / 'model.onnx'
                 _export_onnx(model, onnx_file, clip, opset)

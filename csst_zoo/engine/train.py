@@ -11,7 +11,6 @@ workers are seeded from it, so epochs 1..n then n+1.. equal one run of 1..n+1.
 import csv
 import dataclasses
 import hashlib
-import io
 import json
 import os
 import sys
@@ -27,7 +26,7 @@ from timm.utils import distribute_bn
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from .._io import write_atomic
+from .._io import staged_files
 from ..data import VideoDataset, eval_transform, mirrored_classes, read_dataset, train_transform
 from ..hub import save_pretrained
 from ..models import create_model
@@ -166,9 +165,8 @@ def _set_rng_state(state, device) -> None:
 
 
 def _save_checkpoint(path: Path, **state) -> None:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    write_atomic(path, buffer.getvalue())
+    with staged_files(path) as stage:
+        torch.save(state, stage / path.name)
 
 
 def fit(cfg: TrainConfig) -> Dict:
