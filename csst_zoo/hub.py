@@ -38,17 +38,16 @@ _FAMILIES = {
 }
 
 
-def _unwrap(model) -> VideoResNet:
+def _check_savable(model) -> None:
     if not isinstance(model, VideoResNet):
         raise TypeError(f'model must be a csst-zoo VideoResNet (csst_zoo.create_model), got {type(model).__name__}')
     if not model.pretrained_cfg.get('architecture'):
         raise ValueError('model.pretrained_cfg has no architecture: create the model with csst_zoo.create_model')
-    return model
 
 
 def model_config(model: VideoResNet, labels: Optional[Sequence[str]] = None) -> dict:
     """The ``config.json`` of ``model``: what rebuilds it, its preprocessing and its class names."""
-    model = _unwrap(model)
+    _check_savable(model)
     if labels is not None:
         labels = list(labels)
         if len(labels) != model.num_classes or not all(isinstance(n, str) for n in labels):
@@ -131,12 +130,12 @@ def save_pretrained(
 ) -> Path:
     """Write ``model.safetensors``, ``config.json`` and a model card ``README.md`` to
     ``save_directory`` (created if needed), all three or none. Returns the directory."""
-    config = model_config(model, labels)
+    config = model_config(model, labels)  # checks the model and labels before anything is written
     card = model_card(config, repo_id, dataset, model=model)
     directory = Path(save_directory)
     directory.mkdir(parents=True, exist_ok=True)
     from safetensors.torch import save_file
-    state_dict = {k: v.detach().cpu().contiguous() for k, v in _unwrap(model).state_dict().items()}
+    state_dict = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with staged_files(*(directory / n for n in (WEIGHTS_NAME, CONFIG_NAME, CARD_NAME))) as stage:
         save_file(state_dict, str(stage / WEIGHTS_NAME), metadata={'format': 'pt'})
         (stage / CONFIG_NAME).write_text(json.dumps(config, indent=2) + '\n', encoding='utf-8')
