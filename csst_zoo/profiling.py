@@ -93,7 +93,9 @@ def flop_analysis(model: nn.Module, inputs: Optional[torch.Tensor] = None, *, fr
         for name, v in (('frames', frames), ('size', size), ('batch', batch)):
             check_positive_int(name, v)
         device = next(model.parameters()).device
-        inputs = torch.randn(batch, getattr(model, 'in_chans', 3), frames, size, size, device=device)
+        # FLOPs do not depend on the values; zeros leave the caller's random stream untouched
+        # (a model card written during training must not change the run).
+        inputs = torch.zeros(batch, getattr(model, 'in_chans', 3), frames, size, size, device=device)
     was_training = model.training
     model.eval()
     analysis = FlopCountAnalysis(model, inputs)
