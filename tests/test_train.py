@@ -128,3 +128,10 @@ def test_ddp_two_processes_keep_identical_weights(jester, tmp_path):
     assert '"lr": 0.005' in run.stderr  # 0.01 x (2 processes x 2) / 8
     saved = load_file(tmp_path / 'best' / 'model.safetensors')
     assert saved['fc.weight'].shape == (3, 512)
+
+
+def test_best_model_is_judged_only_on_validated_epochs(jester, tmp_path):
+    row = fit(config(jester, tmp_path, model='c2d_resnet18', eval_every=2, stop_after=1))
+    assert 'val_top1' not in row and not (tmp_path / 'best').exists()
+    row = fit(config(jester, tmp_path, model='c2d_resnet18', eval_every=2, resume=True))
+    assert 'val_top1' in row and (tmp_path / 'best' / 'model.safetensors').is_file()

@@ -261,9 +261,12 @@ def fit(cfg: TrainConfig) -> Dict:
         if val_set is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
             metrics = evaluate(model, val_set, len(class_names), cfg.batch_size, cfg.workers, ddp, amp, cfg.progress)
             row.update(val_loss=metrics['loss'], val_top1=metrics['top1'], val_top5=metrics['top5'])
-        score = row.get('val_top1', row['epoch'])
-        improved = best is None or score > best
-        best = score if improved else best
+        # best by validation top-1, judged only in epochs that validated; without validation, the last
+        if val_set is None:
+            improved = True
+        else:
+            improved = 'val_top1' in row and (best is None or row['val_top1'] > best)
+            best = row['val_top1'] if improved else best
         if ddp.main:
             if improved:
                 save_pretrained(model, out / 'best', labels=class_names)
