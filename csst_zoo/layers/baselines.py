@@ -30,7 +30,8 @@ class C2DConv(nn.Conv3d):
     into the batch. On CPU, ATen sends a batch-1 1x3x3 ``conv3d`` with few channels to its
     native kernel rather than oneDNN (a heuristic made for 2D shapes), which made the CSST
     spatial branch 3x slower than its FLOPs; as frames, every such conv takes oneDNN. The fold
-    is a free view for ``channels_last_3d`` inputs and a copy for contiguous ones.
+    is a free view for ``channels_last_3d`` inputs and a copy for contiguous ones. An ONNX
+    export keeps the 1xkxk conv3d, which onnxruntime and OpenVINO run well.
     """
 
     def __init__(
@@ -41,6 +42,10 @@ class C2DConv(nn.Conv3d):
             padding=(0, pad, pad), dilation=(1, dilation, dilation), bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():
+            # onnxruntime and OpenVINO run the 1xkxk conv3d natively; in the exported graph the
+            # fold would only add two transposes per conv (measured: benchmarks/speed.py).
+            return super().forward(x)
         frames = rearrange(x, 'n c t h w -> (n t) c h w')
         y = F.conv2d(frames, self.weight.squeeze(2), None, self.stride[1:], self.padding[1:], self.dilation[1:])
         return rearrange(y, '(n t) c h w -> n c t h w', n=x.shape[0])

@@ -37,6 +37,9 @@ def pfff(u1: torch.Tensor, u2: torch.Tensor) -> torch.Tensor:
     s2 = u2.mean(dim=(2, 3, 4), keepdim=True)
     # e^S2 / (e^S1 + e^S2) == sigmoid(S2 - S1), without overflow for large activations.
     beta = torch.sigmoid(s2 - s1)
+    if torch.onnx.is_in_onnx_export():
+        # ONNX has no lerp: the exporter writes a Where over both of its branches.
+        return u2 + beta * (u1 - u2)
     # lerp(U2, U1, beta) = U2 + beta * (U1 - U2) = beta * U1 + (1 - beta) * U2: one fused pass.
     return torch.lerp(u2, u1, beta)
 
