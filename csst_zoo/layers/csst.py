@@ -38,8 +38,10 @@ def pfff(u1: torch.Tensor, u2: torch.Tensor) -> torch.Tensor:
     # e^S2 / (e^S1 + e^S2) == sigmoid(S2 - S1), without overflow for large activations.
     beta = torch.sigmoid(s2 - s1)
     if torch.onnx.is_in_onnx_export():
-        # ONNX has no lerp: the exporter writes a Where over both of its branches.
-        return u2 + beta * (u1 - u2)
+        # ONNX has no lerp (the exporter writes a Where over both of its branches). OpenVINO
+        # fuses this form into the spatial conv as post-ops; U2 + beta * (U1 - U2) would cost
+        # it a separate pass over both branch outputs.
+        return beta * u1 + (1 - beta) * u2
     # lerp(U2, U1, beta) = U2 + beta * (U1 - U2) = beta * U1 + (1 - beta) * U2: one fused pass.
     return torch.lerp(u2, u1, beta)
 
