@@ -60,8 +60,11 @@ def train_command(args) -> None:
     from .engine import TrainConfig, fit
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     row = fit(TrainConfig(**{k: v for k, v in vars(args).items() if k in fields}))
-    # every rank reports its weights: equal digests show a DDP run kept its replicas in sync
-    print(f"rank {os.environ.get('RANK', 0)}: weights sha256 {row['weights_sha256']}", flush=True)
+    # every rank reports its weights: equal digests show a DDP run kept its replicas in sync.
+    # One write per line: print() writes the text and the newline separately, and with
+    # unbuffered output the ranks' lines interleave.
+    sys.stdout.write(f"rank {os.environ.get('RANK', 0)}: weights sha256 {row['weights_sha256']}\n")
+    sys.stdout.flush()
 
 
 def eval_command(args) -> None:

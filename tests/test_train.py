@@ -123,7 +123,7 @@ def test_ddp_two_processes_keep_identical_weights(jester, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    digests = dict(re.findall(r'rank (\d): weights sha256 (\w+)', run.stdout))
+    digests = dict(re.findall(r'rank (\d): weights sha256 ([0-9a-f]{64})', run.stdout))
     assert set(digests) == {'0', '1'} and digests['0'] == digests['1']
     assert '"lr": 0.005' in run.stderr  # 0.01 x (2 processes x 2) / 8
     saved = load_file(tmp_path / 'best' / 'model.safetensors')
