@@ -10,7 +10,9 @@ csst_zoo.export, fp32), bf16 (CPU/CUDA autocast, channels_last_3d), compile_bf16
 
 Latency: every (model, runtime) is timed in one process, in interleaved rounds (each round runs
 each of them once), after warm-up; the median over rounds is reported, so slow drifts of the
-machine hit all alike. Throughput: fvcore multiply-adds of the model / latency, and its share of
+machine hit all alike. Some machines also differ from process to process (memory placement,
+neighbours of a cloud VM): --processes N repeats the whole timing in N fresh processes, one
+after the other, reports the median over them and the range of each ratio to C2D. Throughput: fvcore multiply-adds of the model / latency, and its share of
 the device's peak, measured here with a large channels-last 3x3 conv (or given with --peak).
 Each model's latency is also given as a ratio to the C2D model of its depth under the same
 runtime. Memory, in a fresh process per (model, runtime): on CPU (Linux) the resident set
@@ -27,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+from queue import Empty
 from typing import Callable, NamedTuple
 
 import torch
@@ -48,13 +51,16 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=2, help='CPU threads (torch, onnxruntime and OpenVINO)')
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--rounds', type=int, default=10)
+    p.add_argument('--processes', type=int, default=1,
+                   help='time everything in this many fresh processes, one after the other, and report the '
+                        'median over them with the range of the ratios to C2D (default: 1, this process)')
     p.add_argument('--device', default='auto', help="'cpu', 'cuda' or 'auto' (cuda when available)")
     p.add_argument('--peak', help='the device\'s peak multiply-adds/s in G, as FP32 or FP32,BF16; measured '
                                   'with a large matrix product when not given')
     p.add_argument('--no-memory', action='store_true', help='skip the peak-memory measurement')
     p.add_argument('--format', choices=('markdown', 'json'), default='markdown')
     args = p.parse_args(argv)
-    for name in ('batch', 'frames', 'size', 'threads', 'rounds'):
+    for name in ('batch', 'frames', 'size', 'threads', 'rounds', 'processes'):
         if getattr(args, name) < 1:
             p.error(f'--{name} must be >= 1')
     if args.warmup < 0:
@@ -213,7 +219,41 @@ def _proc_status(key):
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key + ':'))
 
 
-def _peak_memory_child(key, args, queue):
+def in_fresh_process(target, *args):
+    """``target(*args)`` run in a new (spawned) interpreter; its return value, or an error if it died."""
+    ctx = multiprocessing.get_context('spawn')
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(target, args, queue))
+    proc.start()
+    while True:
+        try:
+            value = queue.get(timeout=1)
+            break
+        except Empty:
+            if not proc.is_alive():
+                raise RuntimeError(f'{target.__name__} died in its process (exit code {proc.exitcode})') from None
+    proc.join()
+    return value
+
+
+def _child(target, args, queue):
+    queue.put(target(*args))
+
+
+def _time_runs_alone(runs, args):
+    torch.set_num_threads(args.threads)
+    return time_runs(runs, args)
+
+
+def timed(runs, args):
+    """Latency of each (model, runtime), and with --processes N the N processes' own figures."""
+    if args.processes == 1:
+        return time_runs(runs, args), []
+    per_process = [in_fresh_process(_time_runs_alone, runs, args) for _ in range(args.processes)]
+    return {key: statistics.median(p[key] for p in per_process) for key in runs}, per_process
+
+
+def _peak_memory_child(key, args):
     torch.set_num_threads(args.threads)
     start = _proc_status('VmRSS')
     run, x = build(*key, args)
@@ -224,7 +264,7 @@ def _peak_memory_child(key, args, queue):
             f.write('5')  # resets the peak RSS (VmHWM) of this process
         before = _proc_status('VmRSS')
         run(x)
-        queue.put((before - start, _proc_status('VmHWM') - before))
+        return before - start, _proc_status('VmHWM') - before
 
 
 def peak_memory(key, args):
@@ -249,16 +289,10 @@ def peak_memory(key, args):
     env = dict(os.environ)
     os.environ['MALLOC_MMAP_THRESHOLD_'] = '65536'
     try:
-        ctx = multiprocessing.get_context('spawn')
-        queue = ctx.Queue()
-        proc = ctx.Process(target=_peak_memory_child, args=(key, args, queue))
-        proc.start()
+        return in_fresh_process(_peak_memory_child, key, args)
     finally:
         os.environ.clear()
         os.environ.update(env)
-    value = queue.get()
-    proc.join()
-    return value
 
 
 def device_name(device):
@@ -280,7 +314,7 @@ def main(argv=None):
     runs = [(n, r) for n in names for r in args.runtime]
     peak = args.peak or measure_peak(args.device)  # first, on an idle machine
     with tempfile.TemporaryDirectory(prefix='csst-speed-') as args.workdir:  # exported files
-        latency = time_runs(runs, args)
+        latency, per_process = timed(runs, args)
         memory = {key: (None, None) if args.no_memory else peak_memory(key, args) for key in runs}
     flops, params = {}, {}
     for n in names:
@@ -299,9 +333,10 @@ def main(argv=None):
             latency_ms=latency[n, r] * 1e3, speedup_vs_eager=eager / latency[n, r] if eager else None,
             gmacs_per_s=gmacs, peak_share=gmacs * 1e9 / peak[precision] if precision in peak else None,
             ratio_to_c2d=latency[n, r] / latency[c2d_baseline(n), r],
+            ratio_to_c2d_per_process=[p[n, r] / p[c2d_baseline(n), r] for p in per_process],
             held_memory_mb=mb(memory[n, r][0]), forward_memory_mb=mb(memory[n, r][1])))
     meta = dict(device=device_name(args.device), torch=torch.__version__, batch=args.batch, frames=args.frames,
-                size=args.size, rounds=args.rounds, threads=args.threads,
+                size=args.size, rounds=args.rounds, processes=args.processes, threads=args.threads,
                 peak_gmacs_per_s={k: v / 1e9 for k, v in peak.items()},
                 peak_source='--peak' if args.peak else '3x3 conv, 256 channels, 8x56x56, channels-last')
     if args.format == 'json':
@@ -309,19 +344,25 @@ def main(argv=None):
         print()
         return
     peaks = ', '.join(f'{k} {v:.0f}' for k, v in meta['peak_gmacs_per_s'].items())
+    timing = f'median of {args.rounds} interleaved rounds'
+    if args.processes > 1:
+        timing = f'median over {args.processes} processes of the {timing} in each; ratio ranges over the processes'
     print(f"Device: {meta['device']}; torch {meta['torch']}; input {args.batch}x3x{args.frames}x{args.size}x"
-          f"{args.size}; median of {args.rounds} interleaved rounds; peak G multiply-adds/s: {peaks} "
-          f"({meta['peak_source']})\n")
+          f"{args.size}; {timing}; peak G multiply-adds/s: {peaks} ({meta['peak_source']})\n")
     print('| model | runtime | precision | GFLOPs | latency (ms) | speed-up vs eager | G multiply-adds/s '
           '| share of peak | ratio to C2D | held memory (MB) | forward memory (MB) |')
     print('|---|---|---|---|---|---|---|---|---|---|---|')
 
     def fmt(value, spec):
         return '-' if value is None else format(value, spec)
+
+    def ratio(row):
+        spread = row['ratio_to_c2d_per_process']
+        return f"{row['ratio_to_c2d']:.3f}" + (f' ({min(spread):.3f}-{max(spread):.3f})' if spread else '')
     for r in rows:
         print(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['gflops']:.2f} | {r['latency_ms']:.1f} "
               f"| {fmt(r['speedup_vs_eager'], '.2f')} | {r['gmacs_per_s']:.0f} | {fmt(r['peak_share'], '.0%')} "
-              f"| {r['ratio_to_c2d']:.3f} | {fmt(r['held_memory_mb'], '.0f')} | {fmt(r['forward_memory_mb'], '.0f')} |")
+              f"| {ratio(r)} | {fmt(r['held_memory_mb'], '.0f')} | {fmt(r['forward_memory_mb'], '.0f')} |")
 
 
 if __name__ == '__main__':
