@@ -2,6 +2,7 @@
 
     python benchmarks/speed.py                                   # CSST-R50 vs C2D-R50, eager, 1x3x8x224x224
     python benchmarks/speed.py --runtime all                     # every runtime below
+    python benchmarks/speed.py --runtime all --processes 3       # ... in 3 fresh processes (README)
     python benchmarks/speed.py --models csst_resnet18,c3d_resnet18 --frames 16 --size 112
 
 Runtimes: eager (fp32, contiguous), channels_last (channels_last_3d), compile (torch.compile,
