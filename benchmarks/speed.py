@@ -13,8 +13,9 @@ Latency: every (model, runtime) is timed in one process, in interleaved rounds (
 each of them once), after warm-up; the median over rounds is reported, so slow drifts of the
 machine hit all alike. Some machines also differ from process to process (memory placement,
 neighbours of a cloud VM): --processes N repeats the whole timing in N fresh processes, one
-after the other, reports the median over them and the range of each ratio to C2D. Throughput: fvcore multiply-adds of the model / latency, and its share of
-the device's peak, measured here with a large channels-last 3x3 conv (or given with --peak).
+after the other, and reports the median over them and the range of each ratio to C2D.
+Throughput: fvcore multiply-adds of the model / latency, and its share of the device's peak,
+measured here with a large channels-last 3x3 conv (or given with --peak).
 Each model's latency is also given as a ratio to the C2D model of its depth under the same
 runtime. Memory, in a fresh process per (model, runtime): on CPU (Linux) the resident set
 that building and warming up the runtime added ("held") and its growth during one forward
