@@ -19,6 +19,7 @@ from timm.models import filter_pretrained_cfg, get_pretrained_cfg
 
 from . import paper
 from ._io import staged_files
+from .data.transforms import eval_sizes
 from .models import VideoResNet, create_model
 from .models._hub import CONFIG_NAME, WEIGHTS_NAME
 from .profiling import count_flops, count_params
@@ -87,7 +88,8 @@ def model_card(config: dict, repo_id: Optional[str] = None, dataset: Optional[st
     arch, args = config['architecture'], dict(config['model_args'])
     model = model if model is not None else create_model(arch, **args)
     cfg = config['pretrained_cfg']
-    _, t, h, w = cfg['input_size']
+    t = cfg['input_size'][1]
+    size, resize = eval_sizes(cfg)
     family = model.conv_type
     reported = paper.reported_results(arch, model.conv_args, t, config['num_classes'])
     model_index, datasets = '', [dataset] if dataset else []
@@ -115,9 +117,9 @@ def model_card(config: dict, repo_id: Optional[str] = None, dataset: Optional[st
         datasets=_yaml_list('datasets', datasets), model_index=model_index, architecture=arch,
         family_name=_FAMILIES[family][0], family_description=_FAMILIES[family][1], version=__version__,
         num_classes=config['num_classes'], model_args=', '.join(f'{k}={v!r}' for k, v in args.items()),
-        params_m=f'{count_params(model) / 1e6:.2f}', gflops=f'{count_flops(model, frames=t, size=h) / 1e9:.2f}',
-        frames=t, size=h, mean=tuple(cfg['mean']), std=tuple(cfg['std']), crop_pct=cfg.get('crop_pct'),
-        resize=round(h / cfg.get('crop_pct', 0.875)), labels=label_text, results=results,
+        params_m=f'{count_params(model) / 1e6:.2f}', gflops=f'{count_flops(model, frames=t, size=size) / 1e9:.2f}',
+        frames=t, size=size, mean=tuple(cfg['mean']), std=tuple(cfg['std']), crop_pct=cfg.get('crop_pct'),
+        resize=resize, labels=label_text, results=results,
         repo_id=repo_id or 'ORG/REPO')
 
 

@@ -11,7 +11,7 @@ import torch
 from torchvision.transforms.v2 import functional as TF
 
 __all__ = ['MultiScaleCrop', 'RandomHorizontalFlip', 'ResizeCenterCrop', 'ThreeCrop', 'Normalize',
-           'ClipTransform', 'train_transform', 'eval_transform', 'mirrored_classes']
+           'ClipTransform', 'train_transform', 'eval_transform', 'eval_sizes', 'mirrored_classes']
 
 
 class MultiScaleCrop:
@@ -106,7 +106,9 @@ class ClipTransform:
         return self.normalize(clip)
 
 
-def _sizes(cfg):
+def eval_sizes(cfg: dict):
+    """(crop, resize) of evaluation from a ``pretrained_cfg``: the centre crop is the input size
+    and the short side is first resized to crop / crop_pct (256 for 224)."""
     size = cfg['input_size'][-1]
     return size, int(round(size / cfg.get('crop_pct', 0.875)))
 
@@ -114,7 +116,7 @@ def _sizes(cfg):
 def train_transform(cfg: dict, flip: bool = True, keep_unflipped: Iterable[int] = (), generator=None):
     """Multi-scale crop + horizontal flip (off with ``flip=False``; never for the labels in
     ``keep_unflipped``) + normalisation, sized by the model's ``pretrained_cfg``."""
-    size, _ = _sizes(cfg)
+    size, _ = eval_sizes(cfg)
     return ClipTransform(
         [MultiScaleCrop(size, generator=generator)], Normalize(cfg['mean'], cfg['std']),
         RandomHorizontalFlip(0.5, keep_unflipped, generator) if flip else None)
@@ -124,7 +126,7 @@ def eval_transform(cfg: dict, crops: int = 1):
     """1 crop: resize to size / crop_pct (256 for 224) + centre crop; 3 crops: :class:`ThreeCrop`."""
     if crops not in (1, 3):
         raise ValueError(f'crops must be 1 (centre) or 3 (three crops), got {crops!r}')
-    size, resize = _sizes(cfg)
+    size, resize = eval_sizes(cfg)
     spatial = ResizeCenterCrop(resize, size) if crops == 1 else ThreeCrop(size)
     return ClipTransform([spatial], Normalize(cfg['mean'], cfg['std']))
 
