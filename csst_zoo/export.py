@@ -103,11 +103,15 @@ def _verify(model, files: dict, clip: torch.Tensor, atol: float) -> None:
         ref = model(check).float().cpu().numpy()
     for runtime, run in files.items():
         out = run(check.cpu().numpy())
-        diff = float(np.abs(out - ref).max())
-        if out.shape != ref.shape or not np.allclose(out, ref, rtol=atol, atol=atol):
+        if out.shape != ref.shape:
             raise RuntimeError(
-                f'export check failed: {runtime} logits differ from eager PyTorch fp32 by up to {diff:.3g} '
-                f'(allowed {atol:g}) on a clip of shape {tuple(check.shape)}; no file was written')
+                f'export check failed: {runtime} returned logits of shape {out.shape}, eager PyTorch {ref.shape}, '
+                f'for a clip of shape {tuple(check.shape)}; no file was written')
+        if not np.allclose(out, ref, rtol=atol, atol=atol):
+            raise RuntimeError(
+                f'export check failed: {runtime} logits differ from eager PyTorch fp32 by up to '
+                f'{float(np.abs(out - ref).max()):.3g} (allowed {atol:g}) on a clip of shape {tuple(check.shape)}; '
+                f'no file was written')
 
 
 def export_model(

@@ -104,6 +104,14 @@ def test_failed_verification_writes_nothing(tmp_path, monkeypatch):
     assert (tmp_path / 'm.onnx').read_text() == 'old'  # the old file is untouched
 
 
+def test_wrong_logit_shape_is_named(tmp_path, monkeypatch):
+    real = export_module.load_exported
+    monkeypatch.setattr(export_module, 'load_exported', lambda path, **kw: lambda x: real(path, **kw)(x)[:1])
+    with pytest.raises(RuntimeError, match=r'returned logits of shape \(1, 7\), eager PyTorch \(2, 7\)'):
+        export_model(small_model('c2d'), tmp_path / 'm.onnx', size=SIZE)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unwritable_path(tmp_path):
     (tmp_path / 'file').write_text('')
     with pytest.raises(FileNotFoundError, match='does not exist'):
