@@ -58,7 +58,7 @@ def parse_args(argv=None):
                         'median over them with the range of the ratios to C2D (default: 1, this process)')
     p.add_argument('--device', default='auto', help="'cpu', 'cuda' or 'auto' (cuda when available)")
     p.add_argument('--peak', help='the device\'s peak multiply-adds/s in G, as FP32 or FP32,BF16; measured '
-                                  'with a large matrix product when not given')
+                                  'with a large channels-last 3x3 conv when not given')
     p.add_argument('--no-memory', action='store_true', help='skip the peak-memory measurement')
     p.add_argument('--format', choices=('markdown', 'json'), default='markdown')
     args = p.parse_args(argv)

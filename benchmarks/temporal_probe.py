@@ -4,12 +4,12 @@
     python benchmarks/temporal_probe.py --families c2d,csst --epochs 3 --seeds 3 --format json
 
 A synthetic data set, generated from a seed: every clip shows one object (random colour, size
-and start position, over a random textured background) doing one of four motions, moving right,
-moving down, growing, or turning clockwise, played forwards (class "forward") or backwards
-(class "reversed"). A reversed clip is the exact time reversal of a forward clip drawn from the
-same distribution, so the multiset of frames says nothing about the class: a bag-of-frames
-model (C2D: per-frame convs and a global average over time) is at chance, 50%, by
-construction. Only the order of the frames carries the label.
+and start position, over a random textured background) doing one of three motions, moving
+right, moving down or growing, played forwards (class "forward") or backwards (class
+"reversed"). A reversed clip is the exact time reversal of a forward clip drawn from the same
+distribution, so the multiset of frames says nothing about the class: a bag-of-frames model
+(C2D: per-frame convs and a global average over time) is at chance, 50%, by construction.
+Only the order of the frames carries the label.
 
 Each family's ResNet18 is trained from the same seed with the same schedule through
 csst_zoo.engine.fit (random init: ImageNet weights would need the network) and evaluated on
