@@ -1,4 +1,5 @@
 """Training, resume, evaluation, prediction and 2-process DDP on a tiny data set the tests write."""
+import csv
 import os
 import re
 import socket
@@ -135,3 +136,6 @@ def test_best_model_is_judged_only_on_validated_epochs(jester, tmp_path):
     assert 'val_top1' not in row and not (tmp_path / 'best').exists()
     row = fit(config(jester, tmp_path, model='c2d_resnet18', eval_every=2, resume=True))
     assert 'val_top1' in row and (tmp_path / 'best' / 'model.safetensors').is_file()
+    with (tmp_path / 'log.csv').open(newline='') as f:
+        log = list(csv.DictReader(f))
+    assert [r['val_top1'] for r in log] == ['', str(row['val_top1'])]  # columns stay aligned

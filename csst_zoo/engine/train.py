@@ -36,6 +36,8 @@ __all__ = ['TrainConfig', 'fit', 'evaluate', 'weights_digest', 'CHECKPOINT_NAME'
 
 CHECKPOINT_NAME = 'last.pth'
 LOG_NAME = 'log.csv'
+TRAIN_COLUMNS = ('epoch', 'lr', 'train_loss', 'train_top1', 'epoch_seconds')
+VAL_COLUMNS = ('val_loss', 'val_top1', 'val_top5')
 
 
 @dataclasses.dataclass
@@ -274,7 +276,7 @@ def fit(cfg: TrainConfig) -> Dict:
                              scheduler=scheduler.state_dict(), scaler=scaler.state_dict(), rng=_rng_state(ddp.device),
                              epoch=epoch, best=best, model_name=cfg.model, num_classes=len(class_names),
                              config=json.dumps(dataclasses.asdict(cfg)))
-            _append_log(out / LOG_NAME, row)
+            _append_log(out / LOG_NAME, row, TRAIN_COLUMNS + (VAL_COLUMNS if val_set is not None else ()))
             if writer:
                 for k, v in row.items():
                     writer.add_scalar(k, v, epoch + 1)
@@ -287,10 +289,12 @@ def fit(cfg: TrainConfig) -> Dict:
     return row
 
 
-def _append_log(path: Path, row: Dict) -> None:
+def _append_log(path: Path, row: Dict, columns) -> None:
+    # Fixed columns: with --eval-every > 1 some rows have no validation figures, and a header
+    # taken from the first row would misalign the later ones.
     new = not path.exists()
     with path.open('a', newline='') as f:
-        w = csv.DictWriter(f, fieldnames=list(row))
+        w = csv.DictWriter(f, fieldnames=columns, restval='')
         if new:
             w.writeheader()
         w.writerow(row)
