@@ -11,12 +11,9 @@ csst_zoo.export, fp32), bf16 (CPU/CUDA autocast, channels_last_3d), compile_bf16
 
 Latency: every (model, runtime) is timed in one process, in interleaved rounds (each round runs
 each of them once), after warm-up; the median over rounds is reported, so slow drifts of the
-machine hit all alike. Each timed call starts after --pause seconds of idle: runtimes keep
-their worker threads busy-waiting for a while after a call (libgomp, TBB), and on a 2-core
-machine those would take a core from the next runtime timed. Some machines also differ from
-process to process (memory placement, neighbours of a cloud VM): --processes N repeats the
-whole timing in N fresh processes, one after the other, and reports the median over them and
-the range of each ratio to C2D.
+machine hit all alike. Some machines also differ from process to process (memory placement,
+neighbours of a cloud VM): --processes N repeats the whole timing in N fresh processes, one
+after the other, and reports the median over them and the range of each ratio to C2D.
 Throughput: fvcore multiply-adds of the model / latency, and its share of the device's peak,
 measured here with a large channels-last 3x3 conv (or given with --peak).
 Each model's latency is also given as a ratio to the C2D model of its depth under the same
@@ -56,9 +53,6 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=2, help='CPU threads (torch, onnxruntime and OpenVINO)')
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--rounds', type=int, default=10)
-    p.add_argument('--pause', type=float, default=0.1,
-                   help='seconds of idle before each timed call, so that the worker threads of the runtime '
-                        'timed before (OpenMP, TBB, onnxruntime) have gone quiet (default: 0.1)')
     p.add_argument('--processes', type=int, default=1,
                    help='time everything in this many fresh processes, one after the other, and report the '
                         'median over them with the range of the ratios to C2D (default: 1, this process)')
@@ -73,8 +67,6 @@ def parse_args(argv=None):
             p.error(f'--{name} must be >= 1')
     if args.warmup < 0:
         p.error('--warmup must be >= 0')
-    if not 0 <= args.pause <= 10:
-        p.error(f'--pause must be between 0 and 10 seconds, got {args.pause}')
     if args.device == 'auto':
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
     elif args.device not in ('cpu', 'cuda') or (args.device == 'cuda' and not torch.cuda.is_available()):
@@ -196,7 +188,6 @@ def time_runs(runs, args):
         for _ in range(args.rounds):
             for key, (run, x) in built.items():
                 sync(args.device)
-                time.sleep(args.pause)
                 start = time.perf_counter()
                 run(x)
                 sync(args.device)
@@ -347,7 +338,7 @@ def main(argv=None):
             ratio_to_c2d_per_process=[p[n, r] / p[c2d_baseline(n), r] for p in per_process],
             held_memory_mb=mb(memory[n, r][0]), forward_memory_mb=mb(memory[n, r][1])))
     meta = dict(device=device_name(args.device), torch=torch.__version__, batch=args.batch, frames=args.frames,
-                size=args.size, rounds=args.rounds, pause_s=args.pause, processes=args.processes, threads=args.threads,
+                size=args.size, rounds=args.rounds, processes=args.processes, threads=args.threads,
                 peak_gmacs_per_s={k: v / 1e9 for k, v in peak.items()},
                 peak_source='--peak' if args.peak else '3x3 conv, 256 channels, 8x56x56, channels-last')
     if args.format == 'json':
@@ -355,7 +346,7 @@ def main(argv=None):
         print()
         return
     peaks = ', '.join(f'{k} {v:.0f}' for k, v in meta['peak_gmacs_per_s'].items())
-    timing = f'median of {args.rounds} interleaved rounds, {args.pause:g} s idle before each call'
+    timing = f'median of {args.rounds} interleaved rounds'
     if args.processes > 1:
         timing = f'median over {args.processes} processes of the {timing} in each; ratio ranges over the processes'
     print(f"Device: {meta['device']}; torch {meta['torch']}; input {args.batch}x3x{args.frames}x{args.size}x"
