@@ -36,8 +36,8 @@ def pfff(u1: torch.Tensor, u2: torch.Tensor) -> torch.Tensor:
     if torch.onnx.is_in_onnx_export():
         # ONNX has no lerp (the exporter writes a Where over both of its branches). One difference
         # D = U2 - U1 serves both the means (S2 - S1 = mean(D)) and the fusion (Y = U2 - beta * D):
-        # fewer nodes and passes than two means and two products, which onnxruntime and OpenVINO
-        # run one by one (measured in the same process against the two-product form).
+        # fewer nodes than two means and two products, and onnxruntime and OpenVINO pay for each
+        # node they run (measured in one process against the two-product form).
         d = u2 - u1
         return u2 - torch.sigmoid(d.mean(dim=(2, 3, 4), keepdim=True)) * d
     s1 = u1.mean(dim=(2, 3, 4), keepdim=True)
