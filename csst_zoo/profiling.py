@@ -70,7 +70,7 @@ def _per_input_element(inputs, outputs):
 _PFFF_AND_POOL_HANDLES = {
     'aten::lerp': _per_output_element,
     'aten::sigmoid': _per_output_element,
-    'aten::mean': _per_input_element,
+    'aten::sum': _per_input_element,  # the means of PFFF and the head (spatiotemporal_mean)
 }
 _EXTRA_HANDLES = {
     'aten::relu': _per_output_element,

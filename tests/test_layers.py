@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from csst_zoo.layers import C2DConv, C3DConv, CSSTConv, P3DConv, pfff, temporal_conv_factory
+from csst_zoo.layers.pool import spatiotemporal_mean
 from csst_zoo.profiling import conv_params_formula as table1_params
 from conftest import n_params
 
@@ -83,6 +84,19 @@ def test_pfff_is_stable_for_large_activations():
     y = pfff(u1, u2)
     assert torch.isfinite(y).all()
     torch.testing.assert_close(y, u2)  # beta = e^S2 / (e^S1 + e^S2) -> 0, so Y -> U2
+
+
+def test_spatiotemporal_mean_keeps_dtype_and_does_not_overflow():
+    x = torch.randn(2, 3, 4, 5, 6) * 10 + 5
+    for dtype, tol in ((torch.float32, 1e-6), (torch.bfloat16, 1e-2)):
+        xd = x.to(dtype).contiguous(memory_format=torch.channels_last_3d)
+        m = spatiotemporal_mean(xd)
+        assert m.dtype == dtype and m.shape == (2, 3, 1, 1, 1)
+        torch.testing.assert_close(m.float(), xd.float().mean(dim=(2, 3, 4), keepdim=True), rtol=tol, atol=tol)
+    assert spatiotemporal_mean(x, keepdim=False).shape == (2, 3)
+    # 8*64*64 values of 60000 sum far past fp16's maximum (65504); their mean does not.
+    big = torch.full((1, 1, 8, 64, 64), 60000.0, dtype=torch.float16)
+    assert spatiotemporal_mean(big).item() == 60000.0
 
 
 def test_csst_splits_temporal_first():

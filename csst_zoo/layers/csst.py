@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from .baselines import C2DConv, check_groups
+from .pool import spatiotemporal_mean
 
 __all__ = ['CSSTConv', 'pfff', 'split_channels']
 
@@ -40,8 +41,8 @@ def pfff(u1: torch.Tensor, u2: torch.Tensor) -> torch.Tensor:
         # node they run (measured in one process against the two-product form).
         d = u2 - u1
         return u2 - torch.sigmoid(d.mean(dim=(2, 3, 4), keepdim=True)) * d
-    s1 = u1.mean(dim=(2, 3, 4), keepdim=True)
-    s2 = u2.mean(dim=(2, 3, 4), keepdim=True)
+    s1 = spatiotemporal_mean(u1)
+    s2 = spatiotemporal_mean(u2)
     # e^S2 / (e^S1 + e^S2) == sigmoid(S2 - S1), without overflow for large activations.
     beta = torch.sigmoid(s2 - s1)
     # lerp(U2, U1, beta) = U2 + beta * (U1 - U2) = beta * U1 + (1 - beta) * U2: one fused pass.

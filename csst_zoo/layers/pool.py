@@ -1,7 +1,22 @@
 import torch
 from torch import nn
 
-__all__ = ['GlobalPool3d']
+__all__ = ['GlobalPool3d', 'spatiotemporal_mean']
+
+
+def spatiotemporal_mean(x: torch.Tensor, keepdim: bool = True) -> torch.Tensor:
+    """Mean of a (N, C, T, H, W) tensor over (T, H, W), in ``x``'s dtype.
+
+    Computed as a sum divided by T*H*W: on CPU, ``mean`` of a bf16 tensor first copies the
+    whole tensor to fp32, several times slower than ``sum``, which accumulates in fp32 anyway
+    (measured on PFFF's inputs under bf16 autocast). An fp16 sum can overflow, so fp16 sums in
+    fp32; bf16 has fp32's exponent range.
+    """
+    if torch.onnx.is_in_onnx_export():
+        return x.mean(dim=(2, 3, 4), keepdim=keepdim)  # one ReduceMean node
+    sum_dtype = torch.float32 if x.dtype == torch.float16 else None
+    total = x.sum(dim=(2, 3, 4), keepdim=keepdim, dtype=sum_dtype)
+    return (total / x.shape[2:].numel()).to(x.dtype)
 
 
 class GlobalPool3d(nn.Module):
@@ -25,7 +40,7 @@ class GlobalPool3d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pool_type == 'avg':
-            return x.mean(dim=(2, 3, 4), keepdim=not self.flatten)
+            return spatiotemporal_mean(x, keepdim=not self.flatten)
         if self.pool_type == 'max':
             return x.amax(dim=(2, 3, 4), keepdim=not self.flatten)
         return x
