@@ -8,9 +8,10 @@ def spatiotemporal_mean(x: torch.Tensor, keepdim: bool = True) -> torch.Tensor:
     """Mean of a (N, C, T, H, W) tensor over (T, H, W), in ``x``'s dtype.
 
     Computed as a sum divided by T*H*W: on CPU, ``mean`` of a bf16 tensor first copies the
-    whole tensor to fp32, several times slower than ``sum``, which accumulates in fp32 anyway
-    (measured on PFFF's inputs under bf16 autocast). An fp16 sum can overflow, so fp16 sums in
-    fp32; bf16 has fp32's exponent range.
+    whole tensor to fp32 (ATen's ``mean_out``), several times slower than ``sum``, which
+    accumulates in fp32 anyway (measured on PFFF's inputs under bf16 autocast). The price is one
+    more bf16 rounding (of the sum). An fp16 sum can overflow, so fp16 sums in fp32; bf16 has
+    fp32's exponent range.
     """
     if torch.onnx.is_in_onnx_export():
         return x.mean(dim=(2, 3, 4), keepdim=keepdim)  # one ReduceMean node
