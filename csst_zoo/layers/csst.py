@@ -40,7 +40,7 @@ def pfff(u1: torch.Tensor, u2: torch.Tensor) -> torch.Tensor:
         # fewer nodes than two means and two products, and onnxruntime and OpenVINO pay for each
         # node they run (measured in one process against the two-product form).
         d = u2 - u1
-        return u2 - torch.sigmoid(d.mean(dim=(2, 3, 4), keepdim=True)) * d
+        return u2 - torch.sigmoid(spatiotemporal_mean(d)) * d
     s1 = spatiotemporal_mean(u1)
     s2 = spatiotemporal_mean(u2)
     # e^S2 / (e^S1 + e^S2) == sigmoid(S2 - S1), without overflow for large activations.
