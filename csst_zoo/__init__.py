@@ -1,10 +1,18 @@
-"""csst-zoo: CSST-Net and its baselines (C2D, C3D, C3D-g, P3D) as timm-style video models."""
+"""csst-zoo: CSST-Net, its baselines (C2D, C3D, C3D-g, P3D) and rivals (TSM, GST, TAM) as timm-style video models."""
 from .version import __version__
-from .layers import C2DConv, C3DConv, CSSTConv, P3DConv, pfff
+from .layers import C2DConv
+from .families import FAMILIES
+from .families.c3d import C3DConv
+from .families.csst import CSSTConv, pfff
+from .families.gst import GSTConv
+from .families.p3d import P3DConv
+from .families.tam import TAMConv, TemporalAdaptiveModule
+from .families.tsm import ShiftConv, temporal_shift
 from .models import VideoResNet, create_model, is_model, list_models
 from .hub import push_to_hub, save_pretrained
 
 __all__ = [
     '__version__', 'create_model', 'list_models', 'is_model', 'VideoResNet', 'save_pretrained', 'push_to_hub',
-    'CSSTConv', 'C2DConv', 'C3DConv', 'P3DConv', 'pfff',
+    'FAMILIES', 'CSSTConv', 'C2DConv', 'C3DConv', 'P3DConv', 'GSTConv', 'ShiftConv', 'TAMConv',
+    'TemporalAdaptiveModule', 'pfff', 'temporal_shift',
 ]

@@ -46,6 +46,28 @@ def model_card_command(args) -> None:
         sys.stdout.write(text)
 
 
+def convert_command(args) -> None:
+    from .convert import convert_checkpoint
+    from .hub import save_pretrained
+    labels = None
+    if args.labels:
+        try:
+            labels = [line.strip() for line in open(args.labels, encoding='utf-8') if line.strip()]
+        except (OSError, UnicodeDecodeError) as e:
+            raise ValueError(f'cannot read --labels {args.labels!r}: {e}') from None
+    extra = dict(args.model_kwargs)
+    model, origin = convert_checkpoint(args.family, args.checkpoint, num_frames=args.num_frames,
+                                       release=args.release, **extra)
+    if labels is not None and len(labels) != model.num_classes:
+        raise ValueError(f'--labels {args.labels!r} names {len(labels)} classes (one per non-empty line), the '
+                         f'checkpoint has {model.num_classes}; nothing was written')
+    save_pretrained(model, args.output, labels=labels, converted_from=origin)
+    arch = model.pretrained_cfg['architecture']
+    print(f'wrote {args.output} ({arch}, {model.num_classes} classes, {model.num_frames} frames'
+          f'{", " + ", ".join(f"{k}={v}" for k, v in model.family_args.items()) if model.family_args else ""}); '
+          f"load it with csst_zoo.create_model('local-dir:{args.output}')")
+
+
 def _views(text: str):
     try:
         clips, crops = (int(v) for v in text.lower().split('x'))
@@ -120,6 +142,26 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument('--dataset', help='the data set the weights were trained on (card metadata)')
     c.add_argument('-o', '--output', help='file to write (atomically); default: standard output')
     c.set_defaults(run=model_card_command)
+
+    from .families import FAMILIES
+    convertible = sorted(n for n, f in FAMILIES.items() if f.official)
+    k = sub.add_parser('convert', help="convert an authors' released checkpoint (TSM, GST, TAM) to a csst-zoo one",
+                       description="Read the authors' .pth / .pth.tar (any DataParallel or state_dict wrapping), map "
+                                   'every tensor onto the csst-zoo model and write model.safetensors, config.json '
+                                   'and a model card to OUTPUT, loadable as local-dir:OUTPUT.')
+    k.add_argument('family', choices=convertible)
+    k.add_argument('checkpoint', help='the official checkpoint file')
+    k.add_argument('-o', '--output', required=True, help='folder to write (created; all three files or none)')
+    k.add_argument('--labels', help='class names, one per line, as many as the checkpoint has classes')
+    k.add_argument('--num-frames', type=int, help="clip length (default: from the file's name, e.g. segment8, or 8; "
+                                                   "TAM: from its weights)")
+    k.add_argument('--release', help="which of the authors' published checkpoints the file is, for the reported "
+                                     'accuracy in the card (default: recognised from its name when possible): ' +
+                                     '; '.join(f'{n}: ' + ', '.join(r.id for r in FAMILIES[n].official.releases)
+                                               for n in convertible))
+    k.add_argument('--model-kwargs', nargs='*', default={}, action=ParseKwargs,
+                   help="family arguments the file does not hold, as key=value (e.g. TSM's fold_div=8)")
+    k.set_defaults(run=convert_command)
 
     from .data import DATASETS, SPLITS
     t = sub.add_parser('train', help="fine-tune a model on a video data set (the paper's recipe by default)",

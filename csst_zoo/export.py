@@ -47,6 +47,8 @@ def _example_clip(model, batch: int, frames, size):
 
 
 def _export_onnx(model, path: Path, clip: torch.Tensor, opset: int) -> None:
+    # T is a dynamic axis unless the model is built for one clip length (TAM).
+    input_axes = {0: 'batch'} if getattr(model, 'fixed_num_frames', None) else {0: 'batch', 2: 'frames'}
     # The TorchScript exporter writes the opset it is asked for; the default (dynamo) exporter of
     # torch >= 2.9 has no opset-17 translations and silently writes opset 18.
     with warnings.catch_warnings():
@@ -54,7 +56,7 @@ def _export_onnx(model, path: Path, clip: torch.Tensor, opset: int) -> None:
         torch.onnx.export(
             model, (clip,), str(path), dynamo=False, opset_version=opset,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: 'batch', 2: 'frames'}, OUTPUT_NAME: {0: 'batch'}})
+            dynamic_axes={INPUT_NAME: input_axes, OUTPUT_NAME: {0: 'batch'}})
     onnx = require('onnx', 'ONNX export')
     onnx.checker.check_model(str(path), full_check=True)
     written = {o.domain: o.version for o in onnx.load(str(path), load_external_data=False).opset_import}
@@ -98,7 +100,8 @@ def load_exported(path, threads: int = None, precision: str = 'f32', spin: bool 
 
 def _verify(model, files: dict, clip: torch.Tensor, atol: float) -> None:
     # Another batch size and clip length than the traced clip: checks the dynamic axes too.
-    check = torch.randn(clip.shape[0] + 1, clip.shape[1], clip.shape[2] + 2, *clip.shape[3:], device=clip.device)
+    frames = clip.shape[2] if getattr(model, 'fixed_num_frames', None) else clip.shape[2] + 2
+    check = torch.randn(clip.shape[0] + 1, clip.shape[1], frames, *clip.shape[3:], device=clip.device)
     with torch.inference_mode():
         ref = model(check).float().cpu().numpy()
     for runtime, run in files.items():
@@ -129,7 +132,8 @@ def export_model(
     ``format`` defaults to the one the suffix names. The traced clip is
     ``(1, C, frames, size, size)``, by default the model's ``pretrained_cfg['input_size']``;
     batch and T are dynamic axes in the file (time is never strided, so every family takes any
-    T). Returns the path. With ``verify`` (default) the export runs in its runtime and must
+    T, except TAM, whose file takes the model's ``num_frames``). Returns the path. With
+    ``verify`` (default) the export runs in its runtime and must
     match eager fp32 to ``atol`` (and as relative tolerance), or nothing is written.
     """
     path = Path(path)

@@ -28,17 +28,6 @@ from .version import __version__
 __all__ = ['model_config', 'model_card', 'save_pretrained', 'push_to_hub']
 
 CARD_NAME = 'README.md'
-_FAMILIES = {
-    'c2d': ('C2D', 'its 3x3 convs applied per frame (no temporal modelling).'),
-    'c3d': ('C3D', 'every 3x3 conv of conv2-conv5 made a full 3x3x3 conv.'),
-    'c3dg': ('C3D-g', 'every 3x3 conv of conv2-conv5 made a grouped 3x3x3 conv.'),
-    'p3d': ('P3D', 'every 3x3 conv of conv2-conv5 made a 1x3x3 conv followed by a 3x1x1 conv.'),
-    'csst': ('CSST-Net', 'every 3x3 conv of conv2-conv5 made a CSST conv: the input channels are split, a share '
-                         'alpha goes to a grouped 3x3x3 conv plus a point-wise conv (GSTM), the rest to a 1x3x3 '
-                         'conv, and the two outputs are fused without parameters (PFFF).'),
-}
-
-
 def _check_savable(model) -> None:
     if not isinstance(model, VideoResNet):
         raise TypeError(f'model must be a csst-zoo VideoResNet (csst_zoo.create_model), got {type(model).__name__}')
@@ -46,8 +35,11 @@ def _check_savable(model) -> None:
         raise ValueError('model.pretrained_cfg has no architecture: create the model with csst_zoo.create_model')
 
 
-def model_config(model: VideoResNet, labels: Optional[Sequence[str]] = None) -> dict:
-    """The ``config.json`` of ``model``: what rebuilds it, its preprocessing and its class names."""
+def model_config(model: VideoResNet, labels: Optional[Sequence[str]] = None,
+                 converted_from: Optional[dict] = None) -> dict:
+    """The ``config.json`` of ``model``: what rebuilds it, its preprocessing and its class names;
+    ``converted_from`` (``repository``, ``file``, ``release``) names the official checkpoint of a
+    converted model."""
     _check_savable(model)
     if labels is not None:
         labels = list(labels)
@@ -67,17 +59,25 @@ def model_config(model: VideoResNet, labels: Optional[Sequence[str]] = None) -> 
         num_features=model.num_features,
         global_pool=model.global_pool.pool_type,
         model_args=dict(num_classes=model.num_classes, num_frames=model.num_frames, in_chans=model.in_chans,
-                        global_pool=model.global_pool.pool_type, **model.conv_args),
+                        global_pool=model.global_pool.pool_type, **model.family_args),
         pretrained_cfg=cfg,
         csst_zoo_version=__version__,
     )
     if labels is not None:
         config['label_names'] = labels
+    if converted_from is not None:
+        config['converted_from'] = dict(converted_from)
     return config
 
 
 def _yaml_list(key: str, items) -> str:
     return f'{key}:\n' + ''.join(f'- {i}\n' for i in items) if items else ''
+
+
+def _release(family, origin: Optional[dict]):
+    """The authors' published checkpoint a converted checkpoint came from, if it is a known one."""
+    releases = family.official.releases if origin and family.official else ()
+    return next((r for r in releases if r.id == origin.get('release')), None)
 
 
 def model_card(config: dict, repo_id: Optional[str] = None, dataset: Optional[str] = None,
@@ -90,24 +90,36 @@ def model_card(config: dict, repo_id: Optional[str] = None, dataset: Optional[st
     cfg = config['pretrained_cfg']
     t = cfg['input_size'][1]
     size, resize = eval_sizes(cfg)
-    family = model.conv_type
-    reported = paper.reported_results(arch, model.conv_args, t, config['num_classes'])
+    family = model.family
+    origin = config.get('converted_from')
+    release = _release(family, origin)
+    if release:
+        who, data_id, data_name, views = "the method's authors", release.dataset, release.dataset_name, release.views
+        reported = {k: v for k, v in (('top1', release.top1), ('top5', release.top5)) if v is not None}
+    else:
+        who, data_id, data_name = 'the paper', 'something-something-v1', 'Something-Something V1'
+        views = f'{t} frames, 1 clip x centre crop'
+        reported = paper.reported_results(arch, model.family_args, t, config['num_classes'])
     model_index, datasets = '', [dataset] if dataset else []
     if reported:
-        datasets = datasets or ['something-something-v1']
+        datasets = datasets or [data_id]
         metrics = ''.join(
             f'      - type: {k.replace("top", "top-")}\n        value: {v}\n        name: {k.replace("top", "Top-")} '
-            f'(reported by the paper, not measured on this checkpoint)\n        verified: false\n'
+            f'(reported by {who}, not measured on this checkpoint)\n        verified: false\n'
             for k, v in reported.items())
         model_index = (f'model-index:\n- name: {arch}\n  results:\n  - task:\n      type: video-classification\n'
-                       f'    dataset:\n      type: something-something-v1\n      name: Something-Something V1\n'
+                       f'    dataset:\n      type: {data_id}\n      name: {data_name}\n'
                        f'    metrics:\n{metrics}')
         shown = ', '.join(f'{k.replace("top", "Top-")} {v}%' for k, v in reported.items())
-        results = (f'Reported by the paper for this configuration on Something-Something V1 ({t} frames, '
-                   f'1 clip x centre crop at test): {shown}. These are the paper\'s figures, marked `verified: false` in '
-                   f'the metadata; they were not measured on this checkpoint.')
+        results = (f'Reported by {who} for this configuration on {data_name} ({views} at test): {shown}. These '
+                   f'are their figures, marked `verified: false` in the metadata; they were not measured on this '
+                   f'checkpoint.')
     else:
-        results = 'The paper reports no result for this configuration, and none was measured for this card.'
+        results = f'{who.capitalize()} reports no result for this configuration, and none was measured for this card.'
+    if origin:
+        results = (f"Converted by `csst-zoo convert` from the authors' checkpoint `{origin['file']}` "
+                   f"(github.com/{origin['repository']}); the conversion reproduces the official code's logits. "
+                   + results)
     labels = config.get('label_names')
     label_text = (f'names in `config.json` (`model.pretrained_cfg["label_names"]`), e.g. '
                   f'{", ".join(repr(n) for n in labels[:3])}' if labels else 'no class names were saved')
@@ -115,11 +127,14 @@ def model_card(config: dict, repo_id: Optional[str] = None, dataset: Optional[st
     return template.substitute(
         license=cfg.get('license') or 'apache-2.0', base_model=get_pretrained_cfg(arch).hf_hub_id,
         datasets=_yaml_list('datasets', datasets), model_index=model_index, architecture=arch,
-        family_name=_FAMILIES[family][0], family_description=_FAMILIES[family][1], version=__version__,
+        family_name=family.title, family_description=family.description, paper=family.paper,
+        initialisation=family.initialisation, version=__version__,
         num_classes=config['num_classes'], model_args=', '.join(f'{k}={v!r}' for k, v in args.items()),
         params_m=f'{count_params(model) / 1e6:.2f}', gflops=f'{count_flops(model, frames=t, size=size) / 1e9:.2f}',
         frames=t, size=size, mean=tuple(cfg['mean']), std=tuple(cfg['std']), crop_pct=cfg.get('crop_pct'),
         resize=resize, labels=label_text, results=results,
+        length_note=(f'exactly {t}: the model is built for one clip length' if model.fixed_num_frames
+                     else 'T is read from the input, so other lengths run'),
         repo_id=repo_id or 'ORG/REPO')
 
 
@@ -129,10 +144,11 @@ def save_pretrained(
         labels: Optional[Sequence[str]] = None,
         repo_id: Optional[str] = None,
         dataset: Optional[str] = None,
+        converted_from: Optional[dict] = None,
 ) -> Path:
     """Write ``model.safetensors``, ``config.json`` and a model card ``README.md`` to
     ``save_directory`` (created if needed), all three or none. Returns the directory."""
-    config = model_config(model, labels)  # checks the model and labels before anything is written
+    config = model_config(model, labels, converted_from)  # checks the model and labels before anything is written
     card = model_card(config, repo_id, dataset, model=model)
     directory = Path(save_directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,18 +1,11 @@
-"""2D ImageNet ResNet weights -> video ResNet weights, one rule per conv family.
+"""2D ImageNet ResNet weights -> video ResNet weights, by the rule of each conv family.
 
-Rules (``w`` is the 2D kernel ``(C_out, C_in, 3, 3)`` a temporal conv replaces):
-
-- every other conv (stem, 1x1, downsample) and C2D: ``w`` as a 1 x k x k kernel, so C2D with
-  inflated weights *is* the 2D net applied per frame;
-- C3D: I3D inflation (Carreira & Zisserman 2017): ``w`` repeated over the 3 temporal taps and
-  divided by 3, so a static clip gives the 2D response at interior frames; C3D-g first keeps
-  the block-diagonal part of ``w`` that its groups can express;
-- P3D: the spatial 1x3x3 conv takes ``w``; the temporal 3x1x1 conv starts as the identity
-  (centre tap = I, outer taps 0), so the network starts as the 2D net and the temporal
-  taps are learned from there instead of scrambling the ImageNet features at step 0;
-- CSST (the paper, Sec. 4.2): the spatial branch takes the slice of ``w`` for its own input
-  channels ``w[:, alpha*C_in:]`` (Eq. 7 order); the temporal branch (grouped 3x3x3 and
-  point-wise) keeps the model's random init, kaiming-normal (fan_out, relu) as timm inits convs.
+Every conv outside a family's layers (stem, 1x1, downsample, and the block convs a family
+leaves 2D) takes the 2D kernel ``w`` as a 1 x k x k kernel, so that part of the video model is
+the 2D net applied per frame. A family's layer takes what its ``Family.inflate`` derives from
+the kernel of the 2D conv it replaces (``csst_zoo.families``: e.g. C3D repeats ``w`` over time,
+CSST's spatial branch takes its slice of ``w``); the layer's other tensors keep the model's
+init (kaiming-normal for convs, as timm inits them).
 
 BatchNorm, biases and the classifier are copied unchanged. ``inflate_state_dict`` is the
 ``filter_fn`` given to timm's ``load_pretrained``; it accepts timm- and torchvision-format
@@ -25,65 +18,35 @@ from torch import nn
 from timm.models import adapt_input_conv
 from timm.models._helpers import clean_state_dict
 
-from .layers import C3DConv, CSSTConv, P3DConv
+from .families._family import per_frame_weights
 
 __all__ = ['inflate_conv_weight', 'inflate_state_dict', 'is_video_state_dict', 'check_state_dict']
 
 
-def _c3d_weight(conv: C3DConv, w: torch.Tensor) -> torch.Tensor:
-    g = conv.groups
-    out_ch, in_ch = w.shape[:2]
-    # Keep the block-diagonal part: output group j sees input group j only.
-    w = w.reshape(g, out_ch // g, g, in_ch // g, *w.shape[2:])
-    w = torch.stack([w[j, :, j] for j in range(g)]).reshape(out_ch, in_ch // g, *w.shape[-2:])
-    taps = conv.kernel_size[0]
-    return w.unsqueeze(2).repeat(1, 1, taps, 1, 1) / taps
-
-
-def _p3d_weights(conv: P3DConv, w: torch.Tensor) -> Dict[str, torch.Tensor]:
-    temporal = torch.zeros_like(conv.temporal.weight)
-    temporal[:, :, conv.temporal.kernel_size[0] // 2, 0, 0] = torch.eye(temporal.shape[0], dtype=temporal.dtype)
-    return {'spatial.weight': w.unsqueeze(2), 'temporal.weight': temporal}
-
-
-def _csst_weights(conv: CSSTConv, w: torch.Tensor) -> Dict[str, torch.Tensor]:
-    return {
-        'spatial.weight': w[:, conv.temporal_channels:].unsqueeze(2),
-        'temporal.weight': conv.temporal.weight.detach().clone(),
-        'pointwise.weight': conv.pointwise.weight.detach().clone(),
-    }
-
-
 def _expected_2d_shape(module: nn.Module) -> tuple:
-    if isinstance(module, nn.Conv3d):
-        return (module.out_channels, module.in_channels, *module.kernel_size[1:])
-    if isinstance(module, P3DConv):
-        return (module.spatial.out_channels, module.spatial.in_channels, 3, 3)
-    return (module.spatial.out_channels, module.temporal_channels + module.spatial_channels, 3, 3)
+    return (module.out_channels, module.in_channels, *module.kernel_size[-2:])
 
 
-def inflate_conv_weight(module: nn.Module, w: torch.Tensor) -> Dict[str, torch.Tensor]:
-    """Video weights of ``module`` (by parameter name relative to it) from a 2D kernel ``w``."""
-    if isinstance(module, CSSTConv):
-        return _csst_weights(module, w)
-    if isinstance(module, P3DConv):
-        return _p3d_weights(module, w)
-    if isinstance(module, nn.Conv3d) and module.kernel_size[0] > 1:
-        return {'weight': _c3d_weight(module, w)}
-    if isinstance(module, nn.Conv3d):
-        if module.groups != 1:
-            raise ValueError(f'cannot inflate a grouped per-frame conv ({module})')
-        return {'weight': w.unsqueeze(2)}
-    raise TypeError(f'no inflation rule for {type(module).__name__}')
+def inflate_conv_weight(module: nn.Module, w: torch.Tensor, family=None) -> Dict[str, torch.Tensor]:
+    """Video tensors of ``module`` (by name relative to it) from a 2D kernel ``w``: the family's
+    rule for its layers, the per-frame rule for any other conv; the module's other tensors as they are."""
+    if family is not None and isinstance(module, family.layer):
+        tensors = family.inflate(module, w)
+    elif isinstance(module, nn.Conv3d) and module.kernel_size[0] == 1 and module.groups == 1:
+        tensors = per_frame_weights(module, w)
+    else:
+        raise TypeError(f'no inflation rule for {module}')
+    return {**{k: v.detach() for k, v in module.state_dict().items()}, **tensors}
 
 
 def _inflatable(model: nn.Module):
     """(name, module) of every conv the 2D net has one kernel for, outermost first."""
+    layer = model.family.layer
     skip = ()
     for name, module in model.named_modules():
         if skip and name.startswith(skip):
             continue
-        if isinstance(module, (CSSTConv, P3DConv)):
+        if isinstance(module, layer):
             skip += (name + '.',)
             yield name, module
         elif isinstance(module, nn.Conv3d):
@@ -148,7 +111,9 @@ def inflate_state_dict(state_dict: Dict[str, torch.Tensor], model: nn.Module) ->
         if name == first_conv and getattr(model, 'in_chans', source_chans) != source_chans:
             w = adapt_input_conv(model.in_chans, w, base_chans=source_chans)
         del out[key]
-        out.update({f'{name}.{k}': v.to(w.dtype) for k, v in inflate_conv_weight(module, w).items()})
+        for k, v in inflate_conv_weight(module, w, model.family).items():
+            if f'{name}.{k}' not in out:  # a 2D bias stays the 2D bias
+                out[f'{name}.{k}'] = v.to(w.dtype) if v.is_floating_point() else v
     # Buffers that older (e.g. torchvision) checkpoints lack take the model's own values.
     for key, value in model.state_dict().items():
         if key.endswith('num_batches_tracked') and key not in out:

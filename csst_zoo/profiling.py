@@ -45,18 +45,11 @@ def params_by_block(model: nn.Module) -> Dict[str, int]:
     return out
 
 
-def conv_params_formula(family: str, c_in: int, c_out: int, alpha: float = 0.5, groups: int = 2, k: int = 3) -> float:
-    """Parameters of one conv of ``family`` by the paper's Table 1 (P3D: C_in = C_out assumed)."""
-    formulas = {
-        'c2d': k ** 2,
-        'c3d': k ** 3,
-        'c3dg': k ** 3 / groups,
-        'p3d': k ** 2 + k,
-        'csst': k ** 2 * (1 - alpha) + k ** 3 * alpha / groups + alpha,
-    }
-    if family not in formulas:
-        raise ValueError(f'family must be one of {sorted(formulas)}, got {family!r}')
-    return formulas[family] * c_in * c_out
+def conv_params_formula(family: str, c_in: int, c_out: int, k: int = 3, num_frames: int = 8, **args) -> float:
+    """Parameters of one layer of ``family`` in place of a ``c_in -> c_out`` k x k conv, by the family's
+    formula (the paper's Table 1 for its five), at the family's default arguments unless given."""
+    from .families import get_family
+    return get_family(family).conv_params(c_in, c_out, k, num_frames, **args)
 
 
 def _per_output_element(inputs, outputs):

@@ -67,7 +67,7 @@ def test_save_load_round_trip_is_bit_identical(name, kwargs, tmp_path):
 
     loaded = csst_zoo.create_model(f'local-dir:{tmp_path / "ckpt"}')
     assert torch.equal(logits(loaded), logits(model))
-    assert loaded.num_frames == FRAMES and loaded.conv_args == model.conv_args
+    assert loaded.num_frames == FRAMES and loaded.family_args == model.family_args
     assert list(loaded.pretrained_cfg['label_names']) == LABELS
     assert loaded.pretrained_cfg['file'] == str(tmp_path / 'ckpt' / 'model.safetensors')
 
@@ -235,4 +235,5 @@ def test_repository_model_card_is_the_rendered_template():
     root = Path(__file__).resolve().parents[1]
     expected = model_card(model_config(csst_zoo.create_model('csst_resnet50', num_classes=174, num_frames=8)),
                           repo_id='org/csst_resnet50')
-    assert (root / 'MODEL_CARD.md').read_text() == expected, 'regenerate: python -m csst_zoo.hub > MODEL_CARD.md'
+    assert (root / 'MODEL_CARD.md').read_text() == expected, ('regenerate: csst-zoo model-card csst_resnet50 --num-classes 174 '
+                                                          '--repo-id org/csst_resnet50 -o MODEL_CARD.md')

@@ -57,7 +57,7 @@ def test_onnx_export_matches_eager_with_dynamic_batch_and_frames(family, tmp_pat
     ops = [node.op_type for node in proto.graph.node]
     assert not set(ops) & {'Transpose', 'Where'}
     # PFFF takes one mean (of U2 - U1) per CSST conv, besides the head's global pool.
-    fusions = sum(isinstance(m, csst_zoo.layers.CSSTConv) for m in model.modules())
+    fusions = sum(isinstance(m, csst_zoo.CSSTConv) for m in model.modules())
     assert ops.count('ReduceMean') == fusions + 1
     run = load_exported(path)
     for x in (clip(batch=1), clip(batch=3, frames=FRAMES + 4)):

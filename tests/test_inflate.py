@@ -5,7 +5,7 @@ import timm
 import torch
 
 import csst_zoo
-from csst_zoo.layers import C3DConv
+from csst_zoo import C3DConv
 
 
 def randomize_bn(model):

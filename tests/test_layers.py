@@ -4,8 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from csst_zoo.layers import C2DConv, C3DConv, CSSTConv, P3DConv, pfff, temporal_conv_factory
-from csst_zoo.layers.pool import spatiotemporal_mean
+from csst_zoo import C2DConv, C3DConv, CSSTConv, P3DConv, pfff
+from csst_zoo.families import FAMILIES, get_family
+from csst_zoo.layers import spatiotemporal_mean
 from csst_zoo.profiling import conv_params_formula as table1_params
 from conftest import n_params
 
@@ -129,11 +130,11 @@ def test_c3dg_bad_groups():
         C3DConv(64, 64, groups=5)
 
 
-def test_conv_factory_rejects_foreign_arguments():
+def test_family_arguments_are_checked_and_defaulted():
     with pytest.raises(ValueError, match='alpha does not apply to the c2d family, which takes no extra'):
-        temporal_conv_factory('c2d', alpha=0.5)
+        FAMILIES['c2d'].resolve_args({'alpha': 0.5})
     with pytest.raises(ValueError, match='alpha does not apply to the c3dg family, which takes groups'):
-        temporal_conv_factory('c3dg', alpha=0.5)
-    with pytest.raises(ValueError, match="conv_type must be one of"):
-        temporal_conv_factory('x3d')
-    assert temporal_conv_factory('csst', alpha=None, groups=4).keywords == {'alpha': 0.5, 'groups': 4}
+        FAMILIES['c3dg'].resolve_args({'alpha': 0.5})
+    with pytest.raises(ValueError, match="family must be one of"):
+        get_family('x3d')
+    assert FAMILIES['csst'].resolve_args({'alpha': None, 'groups': 4}) == {'alpha': 0.5, 'groups': 4}

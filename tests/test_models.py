@@ -11,8 +11,9 @@ CLIP = (2, 3, 4, 64, 64)
 
 
 def test_registry_lists_every_family_and_depth():
-    families, depths = ('c2d', 'c3d', 'c3dg', 'p3d', 'csst'), (18, 34, 50, 101)
-    assert sorted(ALL) == sorted(f'{f}_resnet{d}' for f in families for d in depths)
+    families, depths = ('c2d', 'c3d', 'c3dg', 'p3d', 'csst', 'tsm'), (18, 34, 50, 101)
+    rivals = [f'{f}_resnet{d}' for f in ('gst', 'tam') for d in (50, 101)]
+    assert sorted(ALL) == sorted([f'{f}_resnet{d}' for f in families for d in depths] + rivals)
     assert csst_zoo.list_models('csst_*') == ['csst_resnet18', 'csst_resnet34', 'csst_resnet50', 'csst_resnet101']
     assert 'csst_resnet50.tv_in1k' in csst_zoo.list_models(pretrained=True)
     assert csst_zoo.is_model('csst_resnet50') and csst_zoo.is_model('csst_resnet50.tv_in1k')
@@ -22,7 +23,8 @@ def test_registry_lists_every_family_and_depth():
 
 @pytest.mark.parametrize('name', ALL)
 def test_forward_backward_every_model(name):
-    model = csst_zoo.create_model(name, num_classes=7, num_frames=8)
+    fixed = name.startswith('tam_')  # TAM is built for one clip length
+    model = csst_zoo.create_model(name, num_classes=7, num_frames=4 if fixed else 8)
     model.train()
     out = model(torch.randn(CLIP))  # T=4 although num_frames=8: T is read from the input
     assert out.shape == (2, 7)
@@ -31,17 +33,48 @@ def test_forward_backward_every_model(name):
     assert not missing, missing
     model.eval()
     with torch.no_grad():
-        assert model(torch.randn(1, 3, 3, 64, 64)).shape == (1, 7)
+        assert model(torch.randn(1, 3, 4 if fixed else 3, 64, 64)).shape == (1, 7)
+
+
+@pytest.mark.parametrize('name', ['tsm_resnet50', 'gst_resnet50', 'tam_resnet50'])
+def test_rivals_run_at_eight_frames(name):
+    model = csst_zoo.create_model(name, num_classes=5).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 8, 64, 64)).shape == (1, 5)
+
+
+def test_tam_names_both_clip_lengths():
+    model = csst_zoo.create_model('tam_resnet50', num_frames=8)
+    with pytest.raises(ValueError, match='num_frames=8 frames.*got a clip of T=4.*num_frames=4'):
+        model(torch.randn(1, 3, 4, 32, 32))
+    assert model.fixed_num_frames == 8 and csst_zoo.create_model('tsm_resnet50').fixed_num_frames is None
 
 
 # The paper's Table 4 (ResNet50, 174 classes) within 0.2%; P3D is the plain cascaded P3D (see README).
-@pytest.mark.parametrize('name, millions', [
-    ('c2d_resnet50', 23.86), ('c3d_resnet50', 46.50), ('c3dg_resnet50', 29.52), ('csst_resnet50', 27.34),
-    ('p3d_resnet50', 27.64),
+# Table 5's rivals: TSM 24.3M and TAM 25.6M are 400-class (Kinetics) counts, GST 21.0M a 174-class one.
+@pytest.mark.parametrize('name, classes, millions, rel', [
+    ('c2d_resnet50', 174, 23.86, 2e-3), ('c3d_resnet50', 174, 46.50, 2e-3), ('c3dg_resnet50', 174, 29.52, 2e-3),
+    ('csst_resnet50', 174, 27.34, 2e-3), ('p3d_resnet50', 174, 27.64, 2e-3),
+    ('tsm_resnet50', 400, 24.3, 2e-3), ('tam_resnet50', 400, 25.6, 2e-3), ('gst_resnet50', 174, 21.0, 2e-3),
 ])
-def test_resnet50_param_counts(name, millions):
-    model = csst_zoo.create_model(name, num_classes=174)
-    assert n_params(model) / 1e6 == pytest.approx(millions, rel=2e-3)
+def test_resnet50_param_counts(name, classes, millions, rel):
+    model = csst_zoo.create_model(name, num_classes=classes)
+    assert n_params(model) / 1e6 == pytest.approx(millions, rel=rel)
+
+
+def test_tsm_has_exactly_the_2d_resnet_weights():
+    for depth in (18, 50, 101):
+        tsm = csst_zoo.create_model(f'tsm_resnet{depth}', num_classes=174).state_dict()
+        c2d = csst_zoo.create_model(f'c2d_resnet{depth}', num_classes=174).state_dict()
+        assert {k: v.shape for k, v in tsm.items()} == {k: v.shape for k, v in c2d.items()}
+
+
+def test_tsm_shifts_every_other_block_of_resnet101_only():
+    shifted = lambda m: [n for n, c in m.named_modules() if type(c).__name__ == 'ShiftConv']  # noqa: E731
+    r50, r101 = csst_zoo.create_model('tsm_resnet50'), csst_zoo.create_model('tsm_resnet101')
+    assert len(shifted(r50)) == 16 and 'layer3.1.conv1' in shifted(r50)
+    assert len(shifted(r101)) == 2 + 2 + 12 + 2 and 'layer3.1.conv1' not in shifted(r101)
+    assert shifted(csst_zoo.create_model('tsm_resnet18')) == [f'layer{s}.{b}.conv1' for s in (1, 2, 3, 4) for b in (0, 1)]
 
 
 def test_c2d_has_exactly_the_2d_resnet_params():
@@ -155,6 +188,10 @@ def test_unknown_model_name_suggests_close_names():
     ('csst_resnet50', dict(groups=3), 'groups=3 must divide'),
     ('c3dg_resnet50', dict(groups=7), 'groups=7 must divide'),
     ('c2d_resnet50', dict(alpha=0.5), 'alpha does not apply to the c2d family'),
+    ('tsm_resnet50', dict(groups=2), 'groups does not apply to the tsm family, which takes fold_div'),
+    ('tsm_resnet50', dict(fold_div=1), 'fold_div must be at least 2'),
+    ('gst_resnet50', dict(beta=3), 'beta must be 2 .* or 1 \\(GST-Large'),
+    ('gst_resnet50', dict(alpha=3), 'alpha=3 must be at least 2 and divide the output channels'),
     ('csst_resnet50', dict(num_frames=0), 'num_frames must be a positive integer'),
 ])
 def test_bad_model_arguments(name, kwargs, message):

@@ -1,12 +1,12 @@
-"""Video ResNets: timm's ResNet with every 3x3 conv of layer1..layer4 made temporal.
+"""Video ResNets: timm's ResNet with a conv family (``csst_zoo.families``) in its blocks.
 
 The stem, blocks, downsample paths, names and weight layout are timm's own; the model
 runs on 5-D clips ``(N, C, T, H, W)``. Every 2D op becomes its 1xkxk 3D equivalent
-(so a C2D model *is* the 2D net applied per frame) and each 3x3 conv inside the four
-stages is replaced by the chosen family's temporal conv (``csst_zoo.layers``), the
-layout of torchvision's ``VideoResNet`` where the conv family is one argument.
+(so a C2D model *is* the 2D net applied per frame), and the family's layer takes the place of
+the conv of each block that the family names (its ``slot``): the layout of torchvision's
+``VideoResNet`` where the family is one argument.
 """
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import torch
 from torch import nn
@@ -14,7 +14,8 @@ from timm.models import register_model, generate_default_cfgs, get_pretrained_cf
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
 from .._checks import check_positive_int
-from ..layers import GlobalPool3d, temporal_conv_factory
+from ..families import FAMILIES, family_arguments, get_family
+from ..layers import C2DConv, GlobalPool3d
 from ._builder import build_video_model
 
 __all__ = ['VideoResNet']
@@ -38,46 +39,57 @@ def _pool3d_from_2d(pool: nn.Module) -> nn.Module:
                         count_include_pad=pool.count_include_pad)
 
 
-def _make_video(module: nn.Module, make_temporal_conv, in_stage: bool = False) -> None:
-    """Replace, in place, every 2D op by its per-frame 3D form and stage 3x3 convs by temporal convs."""
+def _place_family(model: ResNet, family, family_args: Dict[str, Any], layers, num_frames: int) -> None:
+    """Build the family's layer in place of the convs of its slot, in every ``block_step``-th block."""
+    step = family.block_step(layers)
+    for stage in _STAGES:
+        for i, block in enumerate(getattr(model, stage)):
+            if i % step:
+                continue
+            for name in family.slot_names(block):
+                setattr(block, name, family.build(getattr(block, name), num_frames, family_args))
+
+
+def _make_video(module: nn.Module, in_stage: bool = False) -> None:
+    """Replace, in place, every remaining 2D op by its per-frame 3D form."""
     for name, child in module.named_children():
         if isinstance(child, nn.Conv2d):
+            if child.groups != 1:
+                raise ValueError('grouped convs (ResNeXt cardinality > 1) are not supported')
             if in_stage and child.kernel_size == (3, 3):
-                if child.groups != 1:
-                    raise ValueError('grouped 3x3 block convs (ResNeXt cardinality > 1) are not supported')
-                new = make_temporal_conv(
-                    child.in_channels, child.out_channels, stride=child.stride[0], dilation=child.dilation[0])
+                # the fast per-frame path (see C2DConv) for the block convs a family left 2D
+                new = C2DConv(child.in_channels, child.out_channels, child.stride[0], child.dilation[0])
             else:
                 new = _conv3d_from_2d(child)
         elif isinstance(child, (nn.MaxPool2d, nn.AvgPool2d)):
             new = _pool3d_from_2d(child)
         else:
-            _make_video(child, make_temporal_conv, in_stage or name in _STAGES)
+            _make_video(child, in_stage or name in _STAGES)
             continue
         setattr(module, name, new)
 
 
 class VideoResNet(ResNet):
-    """A timm ResNet for clips ``(N, C, T, H, W)``, with a temporal conv family in its blocks.
+    """A timm ResNet for clips ``(N, C, T, H, W)``, with a conv family in its blocks.
 
     Args:
         block, layers: as timm's ``ResNet`` (``BasicBlock``/``Bottleneck`` and blocks per stage).
-        conv_type: the paper's conv family: ``'c2d'``, ``'c3d'``, ``'c3dg'``, ``'p3d'`` or ``'csst'``.
-        alpha: temporal share of the input channels (CSST only, default 0.5).
-        groups: groups of the 3x3x3 conv (CSST and C3D-g only, default 2).
-        num_frames: the clip length the model is configured for (``pretrained_cfg['input_size']``);
-            the network itself reads T from its input, so other lengths run too.
+        family: the conv family, a key of ``csst_zoo.FAMILIES`` (``'csst'``, ``'c2d'``, ``'tsm'``, ...).
+        num_frames: the clip length the model is configured for (``pretrained_cfg['input_size']``).
+            The network reads T from its input, so other lengths run too, except for families
+            built for one length (TAM), whose clips must have exactly ``num_frames`` frames.
         num_classes, in_chans, global_pool ('avg', 'max' or ''), drop_rate and any other timm
             ``ResNet`` argument that builds convs, pools and norms only.
+        **kwargs: also the family's own arguments (``alpha``/``groups`` for CSST, ``groups`` for
+            C3D-g, ``alpha``/``beta`` for GST, ``fold_div`` for TSM; ``model.family_args`` holds
+            them with their defaults filled in).
     """
 
     def __init__(
             self,
             block,
             layers,
-            conv_type: str = 'csst',
-            alpha: Optional[float] = None,
-            groups: Optional[int] = None,
+            family: str = 'csst',
             num_frames: int = 8,
             num_classes: int = 1000,
             in_chans: int = 3,
@@ -87,19 +99,25 @@ class VideoResNet(ResNet):
     ):
         check_positive_int('num_frames', num_frames)
         check_positive_int('in_chans', in_chans)
-        make_temporal_conv = temporal_conv_factory(conv_type, alpha=alpha, groups=groups)
+        family = get_family(family)
+        family_args = family.resolve_args({k: kwargs.pop(k) for k in list(kwargs) if k in family_arguments()})
         super().__init__(
             block, layers, num_classes=num_classes, in_chans=in_chans, norm_layer=nn.BatchNorm3d,
             zero_init_last=zero_init_last, **kwargs)
-        _make_video(self, make_temporal_conv)
+        self.family, self.family_args = family, family_args
+        _place_family(self, family, family_args, layers, num_frames)
+        _make_video(self)
         self.reset_classifier(num_classes, global_pool)
         leftover = [n for n, m in self.named_modules() if type(m).__name__.endswith('2d')]
         if leftover:
             raise ValueError(f'these 2D modules have no video form here: {", ".join(leftover)}')
-        self.conv_type = conv_type
-        self.conv_args = dict(make_temporal_conv.keywords)  # the family's arguments, defaults filled in
         self.num_frames = num_frames
         self.init_weights(zero_init_last=zero_init_last)
+
+    @property
+    def fixed_num_frames(self) -> Optional[int]:
+        """The only clip length the model takes, or None when it takes any T."""
+        return self.num_frames if self.family.fixed_num_frames else None
 
     @torch.jit.ignore
     def init_weights(self, zero_init_last: bool = True) -> None:
@@ -144,152 +162,42 @@ class VideoResNet(ResNet):
         return super().forward_features(x)
 
 
-def _cfg(source: str, **kwargs):
+def _cfg(source: str, family):
     """Cfg of a video model whose pretrained weights are timm's 2D ``source`` weights, inflated."""
     src = get_pretrained_cfg(source)
     return dict(
         hf_hub_id=src.hf_hub_id, url=src.url, num_classes=src.num_classes,
         input_size=(3, 8, 224, 224), pool_size=(8, 7, 7), crop_pct=src.crop_pct,
         interpolation=src.interpolation, mean=src.mean, std=src.std,
-        first_conv='conv1', classifier='fc', license=src.license,
-        paper_name='CSST-Net: Channel Split Spatiotemporal Network for Human Action Recognition',
-        paper_ids='doi:10.5755/j01.itc.52.4.33239',
-        notes=(f'ImageNet weights of timm {source}, inflated to video by csst_zoo.inflate',),
-        **kwargs)
+        first_conv='conv1', classifier='fc', license=src.license, paper_name=family.paper,
+        notes=(f'ImageNet weights of timm {source}, inflated to video by csst_zoo.inflate',))
 
 
-_SOURCES = {18: 'resnet18.tv_in1k', 34: 'resnet34.tv_in1k', 50: 'resnet50.tv_in1k', 101: 'resnet101.tv_in1k'}
+_DEPTHS = {
+    18: (dict(block=BasicBlock, layers=(2, 2, 2, 2)), 'resnet18.tv_in1k'),
+    34: (dict(block=BasicBlock, layers=(3, 4, 6, 3)), 'resnet34.tv_in1k'),
+    50: (dict(block=Bottleneck, layers=(3, 4, 6, 3)), 'resnet50.tv_in1k'),
+    101: (dict(block=Bottleneck, layers=(3, 4, 23, 3)), 'resnet101.tv_in1k'),
+}
 default_cfgs = generate_default_cfgs({
-    f'{family}_resnet{depth}.tv_in1k': _cfg(source)
-    for family in ('c2d', 'c3d', 'c3dg', 'p3d', 'csst') for depth, source in _SOURCES.items()
+    f'{name}_resnet{depth}.tv_in1k': _cfg(_DEPTHS[depth][1], family)
+    for name, family in FAMILIES.items() for depth in family.depths
 })
 
 
-def _create_video_resnet(variant: str, pretrained: bool = False, **kwargs) -> VideoResNet:
-    return build_video_model(VideoResNet, variant, pretrained, **kwargs)
+def _register(family_name: str, depth: int) -> None:
+    """Register ``{family}_resnet{depth}`` with timm: a factory that is one line of configuration."""
+    variant, family = f'{family_name}_resnet{depth}', FAMILIES[family_name]
+
+    def entrypoint(pretrained: bool = False, **kwargs) -> VideoResNet:
+        return build_video_model(VideoResNet, variant, pretrained, **dict(_DEPTHS[depth][0], family=family_name, **kwargs))
+
+    entrypoint.__name__ = entrypoint.__qualname__ = variant
+    entrypoint.__module__ = __name__
+    entrypoint.__doc__ = f"{family.title}-ResNet{depth}: timm's ResNet{depth} with {family.description}"
+    globals()[variant] = register_model(entrypoint)
 
 
-_R18 = dict(block=BasicBlock, layers=(2, 2, 2, 2))
-_R34 = dict(block=BasicBlock, layers=(3, 4, 6, 3))
-_R50 = dict(block=Bottleneck, layers=(3, 4, 6, 3))
-_R101 = dict(block=Bottleneck, layers=(3, 4, 23, 3))
-
-
-@register_model
-def csst_resnet18(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """CSST-ResNet18: CSST conv (GSTM + PFFF) in place of both 3x3 convs of every basic block."""
-    return _create_video_resnet('csst_resnet18', pretrained, **dict(_R18, conv_type='csst', **kwargs))
-
-
-@register_model
-def csst_resnet34(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """CSST-ResNet34: CSST conv (GSTM + PFFF) in place of both 3x3 convs of every basic block."""
-    return _create_video_resnet('csst_resnet34', pretrained, **dict(_R34, conv_type='csst', **kwargs))
-
-
-@register_model
-def csst_resnet50(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """CSST-ResNet50: CSST conv (GSTM + PFFF) in place of the 3x3 conv of every bottleneck."""
-    return _create_video_resnet('csst_resnet50', pretrained, **dict(_R50, conv_type='csst', **kwargs))
-
-
-@register_model
-def csst_resnet101(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """CSST-ResNet101: CSST conv (GSTM + PFFF) in place of the 3x3 conv of every bottleneck."""
-    return _create_video_resnet('csst_resnet101', pretrained, **dict(_R101, conv_type='csst', **kwargs))
-
-
-@register_model
-def c2d_resnet18(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """C2D-ResNet18: the 2D ResNet18 applied per frame (no temporal modelling), averaged over time."""
-    return _create_video_resnet('c2d_resnet18', pretrained, **dict(_R18, conv_type='c2d', **kwargs))
-
-
-@register_model
-def c2d_resnet34(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """C2D-ResNet34: the 2D ResNet34 applied per frame (no temporal modelling), averaged over time."""
-    return _create_video_resnet('c2d_resnet34', pretrained, **dict(_R34, conv_type='c2d', **kwargs))
-
-
-@register_model
-def c2d_resnet50(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """C2D-ResNet50: the 2D ResNet50 applied per frame (no temporal modelling), averaged over time."""
-    return _create_video_resnet('c2d_resnet50', pretrained, **dict(_R50, conv_type='c2d', **kwargs))
-
-
-@register_model
-def c2d_resnet101(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """C2D-ResNet101: the 2D ResNet101 applied per frame (no temporal modelling), averaged over time."""
-    return _create_video_resnet('c2d_resnet101', pretrained, **dict(_R101, conv_type='c2d', **kwargs))
-
-
-@register_model
-def c3d_resnet18(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """C3D-ResNet18: full 3x3x3 convs in place of the 3x3 convs of every basic block."""
-    return _create_video_resnet('c3d_resnet18', pretrained, **dict(_R18, conv_type='c3d', **kwargs))
-
-
-@register_model
-def c3d_resnet34(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """C3D-ResNet34: full 3x3x3 convs in place of the 3x3 convs of every basic block."""
-    return _create_video_resnet('c3d_resnet34', pretrained, **dict(_R34, conv_type='c3d', **kwargs))
-
-
-@register_model
-def c3d_resnet50(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """C3D-ResNet50: a full 3x3x3 conv in place of the 3x3 conv of every bottleneck."""
-    return _create_video_resnet('c3d_resnet50', pretrained, **dict(_R50, conv_type='c3d', **kwargs))
-
-
-@register_model
-def c3d_resnet101(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """C3D-ResNet101: a full 3x3x3 conv in place of the 3x3 conv of every bottleneck."""
-    return _create_video_resnet('c3d_resnet101', pretrained, **dict(_R101, conv_type='c3d', **kwargs))
-
-
-@register_model
-def c3dg_resnet18(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """C3D-g-ResNet18: 3x3x3 convs with ``groups`` groups (default 2) in every basic block."""
-    return _create_video_resnet('c3dg_resnet18', pretrained, **dict(_R18, conv_type='c3dg', **kwargs))
-
-
-@register_model
-def c3dg_resnet34(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """C3D-g-ResNet34: 3x3x3 convs with ``groups`` groups (default 2) in every basic block."""
-    return _create_video_resnet('c3dg_resnet34', pretrained, **dict(_R34, conv_type='c3dg', **kwargs))
-
-
-@register_model
-def c3dg_resnet50(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """C3D-g-ResNet50: a 3x3x3 conv with ``groups`` groups (default 2) in every bottleneck."""
-    return _create_video_resnet('c3dg_resnet50', pretrained, **dict(_R50, conv_type='c3dg', **kwargs))
-
-
-@register_model
-def c3dg_resnet101(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """C3D-g-ResNet101: a 3x3x3 conv with ``groups`` groups (default 2) in every bottleneck."""
-    return _create_video_resnet('c3dg_resnet101', pretrained, **dict(_R101, conv_type='c3dg', **kwargs))
-
-
-@register_model
-def p3d_resnet18(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """P3D-ResNet18: 1x3x3 then 3x1x1 convs (cascaded) in place of the basic blocks' 3x3 convs."""
-    return _create_video_resnet('p3d_resnet18', pretrained, **dict(_R18, conv_type='p3d', **kwargs))
-
-
-@register_model
-def p3d_resnet34(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """P3D-ResNet34: 1x3x3 then 3x1x1 convs (cascaded) in place of the basic blocks' 3x3 convs."""
-    return _create_video_resnet('p3d_resnet34', pretrained, **dict(_R34, conv_type='p3d', **kwargs))
-
-
-@register_model
-def p3d_resnet50(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """P3D-ResNet50: a 1x3x3 then a 3x1x1 conv (cascaded) in place of each bottleneck's 3x3 conv."""
-    return _create_video_resnet('p3d_resnet50', pretrained, **dict(_R50, conv_type='p3d', **kwargs))
-
-
-@register_model
-def p3d_resnet101(pretrained: bool = False, **kwargs) -> VideoResNet:
-    """P3D-ResNet101: a 1x3x3 then a 3x1x1 conv (cascaded) in place of each bottleneck's 3x3 conv."""
-    return _create_video_resnet('p3d_resnet101', pretrained, **dict(_R101, conv_type='p3d', **kwargs))
+for _name, _family in FAMILIES.items():
+    for _depth in _family.depths:
+        _register(_name, _depth)

@@ -1,9 +1,4 @@
-"""The paper's baseline temporal convs (Table 1 / Table 4), on one interface.
-
-Each takes ``(in_channels, out_channels, stride=1, dilation=1, **family_args)`` and maps
-``(N, C_in, T, H, W)`` to ``(N, C_out, T, H / stride, W / stride)``: time is never strided,
-so any clip length T >= 1 runs.
-"""
+"""The per-frame conv every family builds on, and the check of a grouped conv's channels."""
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -11,7 +6,7 @@ from torch import nn
 
 from .._checks import check_positive_int
 
-__all__ = ['C2DConv', 'C3DConv', 'P3DConv', 'check_groups']
+__all__ = ['C2DConv', 'check_groups']
 
 
 def check_groups(in_channels: int, out_channels: int, groups: int, where: str) -> None:
@@ -49,30 +44,3 @@ class C2DConv(nn.Conv3d):
         frames = rearrange(x, 'n c t h w -> (n t) c h w')
         y = F.conv2d(frames, self.weight.squeeze(2), None, self.stride[1:], self.padding[1:], self.dilation[1:])
         return rearrange(y, '(n t) c h w -> n c t h w', n=x.shape[0])
-
-
-class C3DConv(nn.Conv3d):
-    """C3D: a full 3x3x3 conv; with ``groups > 1`` the paper's C3D-g. Params ``27 C_in C_out / g``."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1, groups: int = 1):
-        check_groups(in_channels, out_channels, groups, 'the 3x3x3 conv')
-        super().__init__(
-            in_channels, out_channels, kernel_size=3, stride=(1, stride, stride),
-            padding=(1, dilation, dilation), dilation=(1, dilation, dilation), groups=groups, bias=False)
-
-
-class P3DConv(nn.Module):
-    """P3D (P3D-A / R(2+1)D cascade): a 1x3x3 spatial conv, then a 3x1x1 temporal conv.
-
-    Both at the block's output width and with no norm or activation between, so the pair
-    is one linear operator in place of the 3x3 conv and the block's own BN/ReLU follow it.
-    Params ``9 C_in C_out + 3 C_out^2`` (= ``(k^2 + k) C_in C_out`` when C_in = C_out).
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1):
-        super().__init__()
-        self.spatial = C2DConv(in_channels, out_channels, stride, dilation)
-        self.temporal = nn.Conv3d(out_channels, out_channels, kernel_size=(3, 1, 1), padding=(1, 0, 0), bias=False)
-
-    def forward(self, x):
-        return self.temporal(self.spatial(x))

@@ -6,10 +6,13 @@ Recognition", Information Technology and Control 52(4), 2023, Section 3.
 import torch
 from torch import nn
 
-from .baselines import C2DConv, check_groups
-from .pool import spatiotemporal_mean
+from ..layers import C2DConv, check_groups, spatiotemporal_mean
+from ._family import Family
 
-__all__ = ['CSSTConv', 'pfff', 'split_channels']
+__all__ = ['CSSTConv', 'FAMILY', 'PAPER', 'pfff', 'split_channels']
+
+PAPER = ('Zhou, Ma, Yi, "CSST-Net: Channel Split Spatiotemporal Network for Human Action Recognition", '
+         '*Information Technology and Control* 52(4), 2023, doi:10.5755/j01.itc.52.4.33239')
 
 
 def split_channels(in_channels: int, alpha: float) -> tuple:
@@ -59,7 +62,7 @@ class CSSTConv(nn.Module):
     ``out_channels`` and carry no norm of their own: the block's BatchNorm follows the
     fused output, as in the paper's parameter count.
 
-    Parameters: ``(9 (1 - alpha) + 27 alpha / groups + alpha) * in_channels * out_channels``.
+    Parameters: ``(k^2 (1 - alpha) + k^3 alpha / groups + alpha) * in_channels * out_channels``.
     """
 
     def __init__(
@@ -68,18 +71,21 @@ class CSSTConv(nn.Module):
             out_channels: int,
             stride: int = 1,
             dilation: int = 1,
+            kernel_size: int = 3,
             alpha: float = 0.5,
             groups: int = 2,
     ):
         super().__init__()
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, (kernel_size, kernel_size)
         self.temporal_channels, self.spatial_channels = split_channels(in_channels, alpha)
         check_groups(self.temporal_channels, out_channels, groups, 'the temporal branch (alpha * in_channels)')
         self.alpha = alpha
         self.groups = groups
-        self.spatial = C2DConv(self.spatial_channels, out_channels, stride, dilation)
+        pad = dilation * (kernel_size // 2)
+        self.spatial = C2DConv(self.spatial_channels, out_channels, stride, dilation, kernel_size)
         self.temporal = nn.Conv3d(
-            self.temporal_channels, out_channels, kernel_size=3, stride=(1, stride, stride),
-            padding=(1, dilation, dilation), dilation=(1, dilation, dilation), groups=groups, bias=False)
+            self.temporal_channels, out_channels, kernel_size=kernel_size, stride=(1, stride, stride),
+            padding=(kernel_size // 2, pad, pad), dilation=(1, dilation, dilation), groups=groups, bias=False)
         self.pointwise = C2DConv(self.temporal_channels, out_channels, stride, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -90,3 +96,23 @@ class CSSTConv(nn.Module):
 
     def extra_repr(self) -> str:
         return f'alpha={self.alpha}, groups={self.groups}'
+
+
+def inflate_csst(conv: CSSTConv, w: torch.Tensor):
+    """The paper, Sec. 4.2: the spatial branch takes the slice of the 2D kernel for its own input
+    channels, ``w[:, alpha * C_in:]`` (Eq. 7 order); the temporal branch keeps its random init."""
+    return {'spatial.weight': w[:, conv.temporal_channels:].unsqueeze(2)}
+
+
+FAMILY = Family(
+    name='csst', title='CSST-Net', paper=PAPER, layer=CSSTConv, defaults={'alpha': 0.5, 'groups': 2},
+    description='every 3x3 conv of conv2-conv5 made a CSST conv: the input channels are split, a share alpha goes '
+                'to a grouped 3x3x3 conv plus a point-wise conv (GSTM), the rest to a 1x3x3 conv, and the two '
+                'outputs are fused without parameters (PFFF).',
+    params=lambda c_in, c_out, k, num_frames, alpha, groups: (
+        k ** 2 * (1 - alpha) + k ** 3 * alpha / groups + alpha) * c_in * c_out,
+    inflate=inflate_csst,
+    initialisation='in every CSST conv the spatial branch takes the 2D kernel\'s slice for its input channels and '
+                   'the temporal branch (grouped 3x3x3 conv and point-wise conv) starts from random (Kaiming) '
+                   'weights; every other kernel becomes its per-frame 1xkxk form.',
+)
