@@ -38,7 +38,8 @@ def read_official_checkpoint(path) -> Dict[str, torch.Tensor]:
     try:
         import numpy as np
         # Old training scripts saved numpy scalars (e.g. best_prec1) beside the weights.
-        allowed = [np.core.multiarray.scalar, np.dtype, type(np.dtype('float64'))] if hasattr(np, 'core') else []
+        core = getattr(np, '_core', None) or np.core  # numpy 2 / numpy 1
+        allowed = [core.multiarray.scalar, np.dtype, *(type(np.dtype(t)) for t in ('float64', 'float32', 'int64'))]
         with torch.serialization.safe_globals(allowed):
             obj = torch.load(str(path), map_location='cpu', weights_only=True)
     except Exception as e:

@@ -10,12 +10,13 @@ from csst_zoo import export as export_module
 from csst_zoo.cli import main as cli_main
 from csst_zoo.export import ONNX_OPSET, export_model, load_exported
 
-FAMILIES = ['c2d', 'c3d', 'c3dg', 'p3d', 'csst']
+FAMILIES = list(csst_zoo.FAMILIES)
 FRAMES, SIZE = 4, 32
 
 
 def small_model(family, **kwargs):
-    return csst_zoo.create_model(f'{family}_resnet18', num_classes=7, num_frames=FRAMES, **kwargs).eval()
+    depth = min(csst_zoo.FAMILIES[family].depths)  # GST and TAM come as ResNet50 and up
+    return csst_zoo.create_model(f'{family}_resnet{depth}', num_classes=7, num_frames=FRAMES, **kwargs).eval()
 
 
 def clip(batch=2, frames=FRAMES):
@@ -56,11 +57,12 @@ def test_onnx_export_matches_eager_with_dynamic_batch_and_frames(family, tmp_pat
     # (written as a Where over two branches) made onnxruntime and OpenVINO slow (README).
     ops = [node.op_type for node in proto.graph.node]
     assert not set(ops) & {'Transpose', 'Where'}
-    # PFFF takes one mean (of U2 - U1) per CSST conv, besides the head's global pool.
-    fusions = sum(isinstance(m, csst_zoo.CSSTConv) for m in model.modules())
-    assert ops.count('ReduceMean') == fusions + 1
+    # PFFF takes one mean (of U2 - U1) per CSST conv, TAM one (over H, W) per module, besides the head's pool.
+    means = sum(isinstance(m, (csst_zoo.CSSTConv, csst_zoo.TemporalAdaptiveModule)) for m in model.modules())
+    assert ops.count('ReduceMean') == means + 1
     run = load_exported(path)
-    for x in (clip(batch=1), clip(batch=3, frames=FRAMES + 4)):
+    other_length = FRAMES if model.fixed_num_frames else FRAMES + 4  # TAM's file takes its num_frames only
+    for x in (clip(batch=1), clip(batch=3, frames=other_length)):
         with torch.inference_mode():
             np.testing.assert_allclose(run(x.numpy()), model(x).numpy(), rtol=1e-4, atol=1e-4)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['model.onnx']

@@ -29,7 +29,7 @@ def test_hub_list_is_the_registry(hub_cache):
 
 def test_hub_help_shows_the_docstring(hub_cache):
     text = torch.hub.help(hub_cache, 'csst_resnet50', trust_repo=True)
-    assert 'CSST-ResNet50' in text and 'resnet50.tv_in1k' in text and 'num_frames' in text
+    assert 'CSST-Net on ResNet50' in text and 'resnet50.tv_in1k' in text and 'num_frames' in text
 
 
 def test_hub_load_local():

@@ -4,11 +4,10 @@ The official code (``ops/temporal_module.py``) puts a TAM after conv1-bn1-relu o
 bottleneck, i.e. on the input of its 3x3 conv; that is where it sits here too.
 """
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .._checks import check_positive_int
-from ..layers import C2DConv
+from ..layers import C2DConv, shift_time
 from ._family import Family, OfficialLayout, Release
 
 __all__ = ['TemporalAdaptiveModule', 'TAMConv', 'FAMILY']
@@ -53,12 +52,11 @@ class TemporalAdaptiveModule(nn.Module):
         pooled = x.mean(dim=(3, 4))                                               # (N, C, T)
         kernel = self.global_branch(pooled.reshape(n * c, t)).reshape(n, c, self.kernel_size, 1, 1, 1)
         x = x * self.local_branch(pooled)[..., None, None]
-        # The per-(sample, channel) temporal conv, as a sum of shifted copies (cross-correlation, zero padded).
-        pad = self.kernel_size // 2
-        padded = F.pad(x, (0, 0, 0, 0, pad, self.kernel_size - 1 - pad))
-        out = kernel[:, :, 0] * padded[:, :, :t]
+        # The per-(sample, channel) temporal conv as a sum of shifted copies: tap j reads frame
+        # t + j - k // 2 (a cross-correlation, zero padded, as the official grouped conv2d).
+        out = kernel[:, :, 0] * shift_time(x, -(self.kernel_size // 2))
         for j in range(1, self.kernel_size):
-            out = out + kernel[:, :, j] * padded[:, :, j:j + t]
+            out = out + kernel[:, :, j] * shift_time(x, j - self.kernel_size // 2)
         return out
 
     def extra_repr(self) -> str:

@@ -7,10 +7,9 @@ shift has no parameters, so a TSM ResNet has exactly the 2D ResNet's weights.
 import re
 
 import torch
-import torch.nn.functional as F
 
 from .._checks import check_positive_int
-from ..layers import C2DConv
+from ..layers import C2DConv, shift_time
 from ._family import Family, OfficialLayout, Release, num_frames_in_name
 
 __all__ = ['ShiftConv', 'temporal_shift', 'FAMILY']
@@ -21,12 +20,12 @@ def temporal_shift(x: torch.Tensor, fold_div: int = 8) -> torch.Tensor:
 
     Of the C channels, the first ``fold = C // fold_div`` take frame t+1 (shifted towards the
     start), the next ``fold`` take frame t-1 (towards the end), and the rest stay; the frames
-    shifted in from beyond the clip's ends are zeros. Written as slices, pads and a concatenation
-    (no in-place writes into a zero tensor), so it traces to ONNX and compiles for any T.
+    shifted in from beyond the clip's ends are zeros. Written as slices and concatenations (no
+    in-place writes into a zero tensor, as the official code does), so it traces to ONNX and
+    compiles for any T.
     """
     fold = x.shape[1] // fold_div
-    from_next = F.pad(x[:, :fold, 1:], (0, 0, 0, 0, 0, 1))
-    from_previous = F.pad(x[:, fold:2 * fold, :-1], (0, 0, 0, 0, 1, 0))
+    from_next, from_previous = shift_time(x[:, :fold], 1), shift_time(x[:, fold:2 * fold], -1)
     return torch.cat([from_next, from_previous, x[:, 2 * fold:]], dim=1)
 
 

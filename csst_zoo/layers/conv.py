@@ -1,4 +1,4 @@
-"""The per-frame conv every family builds on, and the check of a grouped conv's channels."""
+"""The per-frame conv every family builds on, a shift along time, and the check of a grouped conv's channels."""
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -6,7 +6,7 @@ from torch import nn
 
 from .._checks import check_positive_int
 
-__all__ = ['C2DConv', 'check_groups']
+__all__ = ['C2DConv', 'check_groups', 'shift_time']
 
 
 def check_groups(in_channels: int, out_channels: int, groups: int, where: str) -> None:
@@ -44,3 +44,14 @@ class C2DConv(nn.Conv3d):
         frames = rearrange(x, 'n c t h w -> (n t) c h w')
         y = F.conv2d(frames, self.weight.squeeze(2), None, self.stride[1:], self.padding[1:], self.dilation[1:])
         return rearrange(y, '(n t) c h w -> n c t h w', n=x.shape[0])
+
+
+def shift_time(x: torch.Tensor, offset: int) -> torch.Tensor:
+    """``y[:, :, t] = x[:, :, t + offset]`` for a clip ``(N, C, T, ...)``, zeros where ``t + offset``
+    falls outside the clip (``|offset| <= T``). Written as a slice and a concatenation with zeros,
+    which trace to ONNX for a dynamic T without the transposes ``F.pad`` exports to."""
+    if offset > 0:
+        return torch.cat([x[:, :, offset:], torch.zeros_like(x[:, :, :offset])], dim=2)
+    if offset < 0:
+        return torch.cat([torch.zeros_like(x[:, :, offset:]), x[:, :, :offset]], dim=2)
+    return x

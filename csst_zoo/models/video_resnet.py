@@ -194,7 +194,7 @@ def _register(family_name: str, depth: int) -> None:
 
     entrypoint.__name__ = entrypoint.__qualname__ = variant
     entrypoint.__module__ = __name__
-    entrypoint.__doc__ = f"{family.title}-ResNet{depth}: timm's ResNet{depth} with {family.description}"
+    entrypoint.__doc__ = f"{family.title} on ResNet{depth}: timm's ResNet{depth} with {family.description}"
     globals()[variant] = register_model(entrypoint)
 
 
