@@ -43,7 +43,7 @@ from csst_zoo.profiling import count_flops, count_params
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--models', default='c2d_resnet50,csst_resnet50',
+    p.add_argument('--models', default='c2d_resnet50,csst_resnet50,tsm_resnet50,gst_resnet50,tam_resnet50',
                    help='comma-separated model names; the C2D model of each depth is added as baseline')
     p.add_argument('--runtime', default='eager',
                    help=f"comma-separated runtimes from: {', '.join(RUNTIMES)}; 'all' for every one")

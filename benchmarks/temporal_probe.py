@@ -29,11 +29,16 @@ import torch
 import torch.nn.functional as F
 from torchvision.io import write_png
 
-from csst_zoo import create_model
+from csst_zoo import FAMILIES as ALL_FAMILIES, create_model
 from csst_zoo.engine import TrainConfig, fit
 from csst_zoo.profiling import count_flops, count_params
 
-FAMILIES = ('c2d', 'c3d', 'p3d', 'c3dg', 'csst')
+FAMILIES = ('c2d', 'c3d', 'p3d', 'c3dg', 'csst', 'tsm')  # the default; any family may be chosen
+
+
+def model_name(family: str) -> str:
+    """The family's smallest ResNet: ResNet18, or ResNet50 for GST and TAM (bottleneck-only)."""
+    return f'{family}_resnet{min(ALL_FAMILIES[family].depths)}'
 MOTIONS = ('move right', 'move down', 'grow')
 CLASSES = ('forward', 'reversed')
 
@@ -97,7 +102,9 @@ def write_dataset(root: Path, count: int, frames: int, size: int, seed: int) -> 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--families', default=','.join(FAMILIES), help=f'comma-separated, from {", ".join(FAMILIES)}')
+    p.add_argument('--families', default=','.join(FAMILIES),
+                   help=f'comma-separated, from {", ".join(ALL_FAMILIES)} (default: {", ".join(FAMILIES)}; '
+                        'gst and tam train a ResNet50, the others a ResNet18)')
     p.add_argument('--epochs', type=int, default=8)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--seeds', type=int, default=1, help='repeat with seeds seed..seed+N-1; shows mean and spread')
@@ -113,8 +120,8 @@ def parse_args(argv=None):
     p.add_argument('--no-progress', action='store_true')
     args = p.parse_args(argv)
     args.families = [f.strip() for f in args.families.split(',') if f.strip()]
-    if not args.families or set(args.families) - set(FAMILIES):
-        p.error(f'--families takes names from {", ".join(FAMILIES)}, got {args.families}')
+    if not args.families or set(args.families) - set(ALL_FAMILIES):
+        p.error(f'--families takes names from {", ".join(ALL_FAMILIES)}, got {args.families}')
     for name in ('epochs', 'seeds', 'frames', 'size', 'train_clips', 'val_clips', 'batch_size'):
         if getattr(args, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be >= 1')
@@ -132,9 +139,9 @@ def run(args, work: Path):
             write_dataset(data / 'validation', args.val_clips, args.frames, args.size, seed + 10_000)
         for family in args.families:
             out = work / f'{family}-seed{seed}'
-            print(f'training {family}_resnet18, seed {seed}', file=sys.stderr, flush=True)
+            print(f'training {model_name(family)}, seed {seed}', file=sys.stderr, flush=True)
             cfg = TrainConfig(
-                model=f'{family}_resnet18', dataset='folder', data_root=str(data), output=str(out), pretrained=False,
+                model=model_name(family), dataset='folder', data_root=str(data), output=str(out), pretrained=False,
                 num_frames=args.frames, size=args.size, epochs=args.epochs, warmup_epochs=0, eval_every=args.epochs,
                 batch_size=args.batch_size, lr=args.lr, drop_rate=0.0, flip=False, workers=args.workers, seed=seed,
                 progress=not args.no_progress,
@@ -147,7 +154,7 @@ def run(args, work: Path):
             rows[family]['top1'].append(last['val_top1'])
             rows[family]['epoch_seconds'].append(statistics.mean(seconds))
     for family, row in rows.items():
-        model = create_model(f'{family}_resnet18', num_classes=len(CLASSES), num_frames=args.frames)
+        model = create_model(model_name(family), num_classes=len(CLASSES), num_frames=args.frames)
         row.update(params_m=count_params(model) / 1e6,
                    gflops=count_flops(model, frames=args.frames, size=args.size) / 1e9,
                    top1_mean=statistics.mean(row['top1']),
@@ -181,7 +188,7 @@ def main(argv=None):
     print('|---|---|---|---|---|')
     for r in rows:
         top1 = f"{r['top1_mean']:.1f} ± {r['top1_std']:.1f}" if spread else f"{r['top1_mean']:.1f}"
-        print(f"| {r['family']}_resnet18 | {top1} | {r['params_m']:.2f} | {r['gflops']:.3f} | "
+        print(f"| {model_name(r['family'])} | {top1} | {r['params_m']:.2f} | {r['gflops']:.3f} | "
               f"{r['epoch_seconds']:.1f} |")
 
 
