@@ -235,5 +235,5 @@ def test_repository_model_card_is_the_rendered_template():
     root = Path(__file__).resolve().parents[1]
     expected = model_card(model_config(csst_zoo.create_model('csst_resnet50', num_classes=174, num_frames=8)),
                           repo_id='org/csst_resnet50')
-    assert (root / 'MODEL_CARD.md').read_text() == expected, ('regenerate: csst-zoo model-card csst_resnet50 --num-classes 174 '
-                                                          '--repo-id org/csst_resnet50 -o MODEL_CARD.md')
+    assert (root / 'MODEL_CARD.md').read_text() == expected, (
+        'regenerate: csst-zoo model-card csst_resnet50 --num-classes 174 --repo-id org/csst_resnet50 -o MODEL_CARD.md')

@@ -81,7 +81,8 @@ FAMILY = Family(
                    'other kernel becomes its per-frame 1xkxk form.',
     official=OfficialLayout(
         repository='chenxuluo/GST-video',
-        renames=((r'^(layer\d\.\d+)\.conv2\.', r'\1.conv2.spatial.'), (r'^(layer\d\.\d+)\.Tconv\.', r'\1.conv2.temporal.')),
+        renames=((r'^(layer\d\.\d+)\.conv2\.', r'\1.conv2.spatial.'),
+                 (r'^(layer\d\.\d+)\.Tconv\.', r'\1.conv2.temporal.')),
         signature=r'\.Tconv\.',
         model_args=_official_args,
         # The released files are on Google Drive under opaque names: the converter's --release picks one.

@@ -190,7 +190,8 @@ def _register(family_name: str, depth: int) -> None:
     variant, family = f'{family_name}_resnet{depth}', FAMILIES[family_name]
 
     def entrypoint(pretrained: bool = False, **kwargs) -> VideoResNet:
-        return build_video_model(VideoResNet, variant, pretrained, **dict(_DEPTHS[depth][0], family=family_name, **kwargs))
+        return build_video_model(
+            VideoResNet, variant, pretrained, **dict(_DEPTHS[depth][0], family=family_name, **kwargs))
 
     entrypoint.__name__ = entrypoint.__qualname__ = variant
     entrypoint.__module__ = __name__
