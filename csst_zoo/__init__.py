@@ -1,8 +1,7 @@
 """csst-zoo: CSST-Net, its baselines (C2D, C3D, C3D-g, P3D) and rivals (TSM, GST, TAM) as timm-style video models."""
 from .version import __version__
-from .layers import C2DConv
+from .layers import C2DConv, C3DConv
 from .families import FAMILIES
-from .families.c3d import C3DConv
 from .families.csst import CSSTConv, pfff
 from .families.gst import GSTConv
 from .families.p3d import P3DConv

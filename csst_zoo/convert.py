@@ -77,12 +77,18 @@ def _depth(keys: Sequence[str], path) -> int:
     return _DEPTHS[blocks, bottleneck]
 
 
-def official_state_dict(family_name: str, state_dict: Dict[str, torch.Tensor], path='checkpoint'):
-    """(architecture, model arguments, {our key: (official key, tensor)}) of an official state dict."""
+def _official_family(family_name: str):
+    """The family of ``family_name``, which must have an official checkpoint layout."""
     family = get_family(family_name)
     if family.official is None:
         raise ValueError(f'the {family.name} family has no official checkpoint layout; families with one: '
                          f'{", ".join(n for n, f in FAMILIES.items() if f.official)}')
+    return family
+
+
+def official_state_dict(family_name: str, state_dict: Dict[str, torch.Tensor], path='checkpoint'):
+    """(architecture, model arguments, {our key: (official key, tensor)}) of an official state dict."""
+    family = _official_family(family_name)
     stripped = {_strip(k): (k, v) for k, v in state_dict.items()}
     depth = _depth(list(stripped), path)
     arch = f'{family.name}_resnet{depth}'
@@ -119,9 +125,10 @@ def convert_checkpoint(
     tensor that cannot be placed, or the first one the model needs and the file lacks.
     """
     from .models import create_model
-    releases = {r.id: r for r in get_family(family_name).official.releases} if get_family(family_name).official else {}
-    if release is not None and release not in releases:
-        raise ValueError(f'release must be one of {", ".join(releases) or "(none)"} for {family_name}, got {release!r}')
+    releases = _official_family(family_name).official.releases
+    if release is not None and release not in {r.id for r in releases}:
+        raise ValueError(f'release must be one of {", ".join(r.id for r in releases) or "(none)"} for '
+                         f'{family_name}, got {release!r}')
     state_dict = read_official_checkpoint(path)
     arch, args, mapped = official_state_dict(family_name, state_dict, path)
     if 'fc.weight' not in mapped:
@@ -131,18 +138,20 @@ def convert_checkpoint(
         args['num_frames'] = num_frames
     model = create_model(arch, num_classes=mapped['fc.weight'][1].shape[0], **args)
     target = model.state_dict()
-    hint = _family_hint([k for k, _ in mapped.values()], model.family)
+    official_keys = [k for k, _ in mapped.values()]
     converted = {}
     for key, (original, tensor) in mapped.items():
         if key not in target:
             raise ValueError(f'cannot place tensor {original!r} {tuple(tensor.shape)} of {str(path)!r} in {arch} '
-                             f'(it maps to {key!r}, which the model does not have).{hint}')
+                             f'(it maps to {key!r}, which the model does not have).'
+                             + _family_hint(official_keys, model.family))
         want = target[key]
         if tensor.ndim == 4 and want.ndim == 5 and want.shape[2] == 1:
             tensor = tensor.unsqueeze(2)  # a torchvision 2D kernel: the per-frame 1 x k x k form
         if tensor.shape != want.shape:
             raise ValueError(f'cannot place tensor {original!r} of {str(path)!r}: it has shape '
-                             f'{tuple(tensor.shape)}, {arch} needs {tuple(want.shape)} at {key!r}.{hint}')
+                             f'{tuple(tensor.shape)}, {arch} needs {tuple(want.shape)} at {key!r}.'
+                             + _family_hint(official_keys, model.family))
         converted[key] = tensor.to(want.dtype)
     for key, value in target.items():
         if key.endswith('num_batches_tracked') and key not in converted:
@@ -150,6 +159,6 @@ def convert_checkpoint(
     check_state_dict(converted, model, what=f'checkpoint {str(path)!r}')
     model.load_state_dict(converted)
     if release is None:
-        release = next((r.id for r in releases.values() if r.pattern and re.search(r.pattern, str(path))), None)
+        release = next((r.id for r in releases if r.pattern and re.search(r.pattern, str(path))), None)
     origin = dict(repository=model.family.official.repository, file=Path(path).name, release=release)
     return model.eval(), origin

@@ -46,9 +46,8 @@ def _example_clip(model, batch: int, frames, size):
     return torch.randn(batch, model.in_chans, frames, h, w, device=device)
 
 
-def _export_onnx(model, path: Path, clip: torch.Tensor, opset: int) -> None:
-    # T is a dynamic axis unless the model is built for one clip length (TAM).
-    input_axes = {0: 'batch'} if getattr(model, 'fixed_num_frames', None) else {0: 'batch', 2: 'frames'}
+def _export_onnx(model, path: Path, clip: torch.Tensor, opset: int, dynamic_frames: bool) -> None:
+    input_axes = {0: 'batch', 2: 'frames'} if dynamic_frames else {0: 'batch'}
     # The TorchScript exporter writes the opset it is asked for; the default (dynamo) exporter of
     # torch >= 2.9 has no opset-17 translations and silently writes opset 18.
     with warnings.catch_warnings():
@@ -98,9 +97,9 @@ def load_exported(path, threads: int = None, precision: str = 'f32', spin: bool 
     raise ValueError(f"cannot run {path}: the suffix must be '.onnx' (onnxruntime) or '.xml' (OpenVINO)")
 
 
-def _verify(model, files: dict, clip: torch.Tensor, atol: float) -> None:
+def _verify(model, files: dict, clip: torch.Tensor, atol: float, dynamic_frames: bool) -> None:
     # Another batch size and clip length than the traced clip: checks the dynamic axes too.
-    frames = clip.shape[2] if getattr(model, 'fixed_num_frames', None) else clip.shape[2] + 2
+    frames = clip.shape[2] + 2 if dynamic_frames else clip.shape[2]
     check = torch.randn(clip.shape[0] + 1, clip.shape[1], frames, *clip.shape[3:], device=clip.device)
     with torch.inference_mode():
         ref = model(check).float().cpu().numpy()
@@ -151,23 +150,24 @@ def export_model(
     require('onnxruntime', f'{format} export')
     ov = require('openvino', 'OpenVINO export') if format == 'openvino' else None
     clip = _example_clip(model, 1, frames, size)
+    dynamic_frames = not getattr(model, 'fixed_num_frames', None)  # TAM is built for one clip length
     was_training = model.training
     model.eval()
     try:
         if format == 'onnx':
             with staged_files(path) as stage:
-                _export_onnx(model, stage / path.name, clip, opset)
+                _export_onnx(model, stage / path.name, clip, opset, dynamic_frames)
                 if verify:
-                    _verify(model, {'onnxruntime': load_exported(stage / path.name)}, clip, atol)
+                    _verify(model, {'onnxruntime': load_exported(stage / path.name)}, clip, atol, dynamic_frames)
         else:
             with staged_files(path, path.with_suffix('.bin')) as stage:
                 onnx_file = stage / 'model.onnx'
-                _export_onnx(model, onnx_file, clip, opset)
+                _export_onnx(model, onnx_file, clip, opset, dynamic_frames)
                 # fp32 weights: save_model's default compresses them to fp16.
                 ov.save_model(ov.convert_model(str(onnx_file)), str(stage / path.name), compress_to_fp16=False)
                 if verify:
                     _verify(model, {'onnxruntime': load_exported(onnx_file),
-                                    'OpenVINO': load_exported(stage / path.name)}, clip, atol)
+                                    'OpenVINO': load_exported(stage / path.name)}, clip, atol, dynamic_frames)
     finally:
         model.train(was_training)
     return path

@@ -28,6 +28,8 @@ from .version import __version__
 __all__ = ['model_config', 'model_card', 'save_pretrained', 'push_to_hub']
 
 CARD_NAME = 'README.md'
+
+
 def _check_savable(model) -> None:
     if not isinstance(model, VideoResNet):
         raise TypeError(f'model must be a csst-zoo VideoResNet (csst_zoo.create_model), got {type(model).__name__}')

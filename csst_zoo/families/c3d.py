@@ -1,23 +1,11 @@
 """C3D: every 3x3 conv of conv2-conv5 a full 3x3x3 conv (with ``groups`` > 1, the paper's C3D-g)."""
 import torch
 
-from ..layers import check_groups
+from ..layers import C3DConv
 from ._family import Family
 from .csst import PAPER
 
-__all__ = ['C3DConv', 'FAMILY']
-
-
-class C3DConv(torch.nn.Conv3d):
-    """A full k x k x k conv; with ``groups > 1`` the paper's C3D-g. Params ``k^3 C_in C_out / g``."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1,
-                 kernel_size: int = 3, groups: int = 1):
-        check_groups(in_channels, out_channels, groups, f'the {kernel_size}x{kernel_size}x{kernel_size} conv')
-        pad = dilation * (kernel_size // 2)
-        super().__init__(
-            in_channels, out_channels, kernel_size=kernel_size, stride=(1, stride, stride),
-            padding=(kernel_size // 2, pad, pad), dilation=(1, dilation, dilation), groups=groups, bias=False)
+__all__ = ['FAMILY', 'inflate_c3d']
 
 
 def inflate_c3d(conv: C3DConv, w: torch.Tensor):

@@ -6,7 +6,7 @@ Recognition", Information Technology and Control 52(4), 2023, Section 3.
 import torch
 from torch import nn
 
-from ..layers import C2DConv, check_groups, spatiotemporal_mean
+from ..layers import C2DConv, C3DConv, spatiotemporal_mean
 from ._family import Family
 
 __all__ = ['CSSTConv', 'FAMILY', 'PAPER', 'pfff', 'split_channels']
@@ -78,14 +78,11 @@ class CSSTConv(nn.Module):
         super().__init__()
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, (kernel_size, kernel_size)
         self.temporal_channels, self.spatial_channels = split_channels(in_channels, alpha)
-        check_groups(self.temporal_channels, out_channels, groups, 'the temporal branch (alpha * in_channels)')
         self.alpha = alpha
         self.groups = groups
-        pad = dilation * (kernel_size // 2)
         self.spatial = C2DConv(self.spatial_channels, out_channels, stride, dilation, kernel_size)
-        self.temporal = nn.Conv3d(
-            self.temporal_channels, out_channels, kernel_size=kernel_size, stride=(1, stride, stride),
-            padding=(kernel_size // 2, pad, pad), dilation=(1, dilation, dilation), groups=groups, bias=False)
+        self.temporal = C3DConv(self.temporal_channels, out_channels, stride, dilation, kernel_size, groups,
+                                where='the temporal branch (alpha * in_channels)')
         self.pointwise = C2DConv(self.temporal_channels, out_channels, stride, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

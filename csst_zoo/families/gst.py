@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from .._checks import check_positive_int
-from ..layers import C2DConv
+from ..layers import C2DConv, C3DConv
 from ._family import Family, OfficialLayout, Release, num_frames_in_name
 
 __all__ = ['GSTConv', 'FAMILY']
@@ -35,11 +35,8 @@ class GSTConv(nn.Module):
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, (kernel_size, kernel_size)
         self.alpha, self.beta = alpha, beta
         branch_in = in_channels // beta
-        pad = dilation * (kernel_size // 2)
         self.spatial = C2DConv(branch_in, out_channels - out_channels // alpha, stride, dilation, kernel_size)
-        self.temporal = nn.Conv3d(
-            branch_in, out_channels // alpha, kernel_size, stride=(1, stride, stride),
-            padding=(kernel_size // 2, pad, pad), dilation=(1, dilation, dilation), bias=False)
+        self.temporal = C3DConv(branch_in, out_channels // alpha, stride, dilation, kernel_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.beta == 2:

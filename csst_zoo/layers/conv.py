@@ -1,4 +1,5 @@
-"""The per-frame conv every family builds on, a shift along time, and the check of a grouped conv's channels."""
+"""The per-frame and full 3D convs the families build on, a shift along time, and the check of a grouped
+conv's channels."""
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -6,7 +7,7 @@ from torch import nn
 
 from .._checks import check_positive_int
 
-__all__ = ['C2DConv', 'check_groups', 'shift_time']
+__all__ = ['C2DConv', 'C3DConv', 'check_groups', 'shift_time']
 
 
 def check_groups(in_channels: int, out_channels: int, groups: int, where: str) -> None:
@@ -44,6 +45,21 @@ class C2DConv(nn.Conv3d):
         frames = rearrange(x, 'n c t h w -> (n t) c h w')
         y = F.conv2d(frames, self.weight.squeeze(2), None, self.stride[1:], self.padding[1:], self.dilation[1:])
         return rearrange(y, '(n t) c h w -> n c t h w', n=x.shape[0])
+
+
+class C3DConv(nn.Conv3d):
+    """A full k x k x k conv (time never strided), with ``groups`` groups. Params ``k^3 C_in C_out / g``.
+
+    ``where`` names the conv in the error for groups that do not divide its channels.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1,
+                 kernel_size: int = 3, groups: int = 1, where: str = None):
+        check_groups(in_channels, out_channels, groups, where or f'the {kernel_size}x{kernel_size}x{kernel_size} conv')
+        pad = dilation * (kernel_size // 2)
+        super().__init__(
+            in_channels, out_channels, kernel_size=kernel_size, stride=(1, stride, stride),
+            padding=(kernel_size // 2, pad, pad), dilation=(1, dilation, dilation), groups=groups, bias=False)
 
 
 def shift_time(x: torch.Tensor, offset: int) -> torch.Tensor:
