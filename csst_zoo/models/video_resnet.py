@@ -100,7 +100,8 @@ class VideoResNet(ResNet):
         check_positive_int('num_frames', num_frames)
         check_positive_int('in_chans', in_chans)
         family = get_family(family)
-        family_args = family.resolve_args({k: kwargs.pop(k) for k in list(kwargs) if k in family_arguments()})
+        names = family_arguments()
+        family_args = family.resolve_args({k: kwargs.pop(k) for k in list(kwargs) if k in names})
         super().__init__(
             block, layers, num_classes=num_classes, in_chans=in_chans, norm_layer=nn.BatchNorm3d,
             zero_init_last=zero_init_last, **kwargs)
