@@ -25,17 +25,47 @@ def write_frame_folder(folder, frames):
     return folder
 
 
-def write_video(path, frames, rate: int = 8):
-    """Encode frames with PyAV: VP8 for .webm, H.264 for .mp4."""
+def write_video(path, frames, rate: int = 8, codec=None, pix_fmt='yuv420p', rotation=None, audio_first=False,
+                pts_ms=None, options=None):
+    """Encode frames (n, H, W, 3) with PyAV: by default VP8 for .webm, H.264 otherwise. ``rotation``:
+    counter-clockwise degrees of the display matrix (a phone filming upright writes -90);
+    ``audio_first``: a silent AAC stream before the video stream; ``pts_ms``: each frame's
+    time in milliseconds (a variable frame rate); ``options``: muxer options."""
     import av
+    import numpy as np
+    from fractions import Fraction
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), 'w') as container:
-        stream = container.add_stream('libvpx' if path.suffix == '.webm' else 'libx264', rate=rate)
+    with av.open(str(path), 'w', options=options) as container:
+        audio = container.add_stream('aac', rate=16000) if audio_first else None
+        stream = container.add_stream(codec or ('libvpx' if path.suffix == '.webm' else 'libx264'), rate=rate)
         stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = 'yuv420p'
-        for f in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format='rgb24')):
+        stream.pix_fmt = pix_fmt
+        if pts_ms is not None:
+            stream.codec_context.time_base = stream.time_base = Fraction(1, 1000)
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        if audio is not None:
+            for k in range(4):
+                sound = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format='fltp', layout='mono')
+                sound.sample_rate, sound.pts = 16000, k * 1024
+                for packet in audio.encode(sound):
+                    container.mux(packet)
+            for packet in audio.encode():
+                container.mux(packet)
+        for i, f in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(f, format='rgb24')
+            if pts_ms is not None:
+                frame.pts, frame.time_base = pts_ms[i], Fraction(1, 1000)
+            for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def decode_all(path):
+    """Every frame of a video file, decoded the plain way (the reference the streaming reader must equal)."""
+    import av
+    with av.open(str(path)) as container:
+        return torch.stack([torch.from_numpy(f.to_ndarray(format='rgb24')).permute(2, 0, 1)
+                            for f in container.decode(container.streams.video[0])])

@@ -172,7 +172,7 @@ class VideoDataset(Dataset):
             indices = segment_indices(video.num_frames, self.num_segments, self.train, self.clips)
         except ValueError as e:
             raise VideoReadError(f'video {path}: {e}') from None
-        frames = video.frames(indices.flatten())
+        frames = video.frames(indices.flatten(), short_side=getattr(self.transform, 'short_side', None))
         return self.transform(frames.reshape(*indices.shape, *frames.shape[1:]), label)
 
     def __getitem__(self, i: int):

@@ -1,77 +1,190 @@
-"""Decoding: JPEG frame folders (Something-Something V1, Jester) and video files through PyAV."""
+"""Decoding: JPEG frame folders (Something-Something V1, Jester) and video files through PyAV.
+
+Both readers keep only the frames asked for: a video file is decoded as one stream and every
+frame that is not requested is dropped as soon as it is decoded, so a clip's memory does not grow
+with the length of the video. ``short_side`` resizes each kept frame right away (an evaluation
+transform that starts by resizing the short side gives the same clip either way).
+"""
+import re
 from pathlib import Path
+from typing import Iterator, Optional, Sequence, Tuple
 
 import torch
 from torchvision.io import ImageReadMode, decode_image, read_file
+from torchvision.transforms.v2 import functional as TF
 
 __all__ = ['VideoReadError', 'FrameFolder', 'VideoFile', 'open_video', 'FRAME_SUFFIXES', 'VIDEO_SUFFIXES']
 
 FRAME_SUFFIXES = ('.jpg', '.jpeg', '.png')
 VIDEO_SUFFIXES = ('.webm', '.mp4', '.avi', '.mkv', '.mov')
+_NUMBERED = re.compile(r'^(.*?)(\d+)$')
 
 
 class VideoReadError(RuntimeError):
-    """A video that cannot be used: unreadable, empty or too short. The message names the file."""
+    """A video that cannot be used: unreadable, empty, too short or inconsistent. The message names the file."""
+
+
+def _resize(frame: torch.Tensor, short_side: Optional[int]) -> torch.Tensor:
+    return frame if short_side is None else TF.resize(frame, [short_side], antialias=True)
+
+
+def _requested(indices, num_frames: int, path) -> Tuple[torch.Tensor, list]:
+    """``indices`` as a long tensor and its distinct values in increasing order, checked against ``num_frames``."""
+    indices = torch.as_tensor(indices, dtype=torch.long).flatten()
+    if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= num_frames):
+        raise IndexError(f'frame indices must be in [0, {num_frames}) for {path}, got {indices.tolist()}')
+    return indices, sorted(set(indices.tolist()))
+
+
+def _gather(indices: torch.Tensor, decoded: Iterator[Tuple[int, torch.Tensor]]) -> torch.Tensor:
+    found = dict(decoded)
+    return torch.stack([found[i] for i in indices.tolist()])
 
 
 class FrameFolder:
-    """A folder of frame images, in file-name order (``00001.jpg``, ``00002.jpg``, ...)."""
+    """A folder of frame images in numbered order (``00001.jpg``, ``img_2.jpg``, ``img_10.jpg``, ...).
 
-    def __init__(self, path):
-        self.path = Path(path)
+    Numbered files are ordered by their number, not their name, and a gap in the numbering is an
+    error: sampling would otherwise take a neighbour of the frame it meant to. Files without a
+    common numbered pattern are taken in name order.
+    """
+
+    def __init__(self, path, fps: Optional[float] = None):
+        self.path, self.fps = Path(path), fps
         try:
-            self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+            files = [p for p in self.path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES]
         except OSError as e:
             raise VideoReadError(f'cannot list frame folder {self.path}: {e}') from None
-        if not self.files:
+        if not files:
             raise VideoReadError(f'frame folder {self.path} holds no {"/".join(FRAME_SUFFIXES)} frames')
+        self.files = self._in_order(files)
+
+    def _in_order(self, files):
+        matches = [_NUMBERED.match(p.stem) for p in files]
+        if not all(matches) or len({m.group(1) for m in matches}) != 1:
+            return sorted(files)
+        numbered = sorted((int(m.group(2)), p) for m, p in zip(matches, files))
+        for (a, pa), (b, pb) in zip(numbered, numbered[1:]):
+            if b == a:
+                raise VideoReadError(f'frame folder {self.path}: frame number {a} appears twice ({pa.name}, {pb.name})')
+            if b != a + 1:
+                missing = f'frame {a + 1} is' if b == a + 2 else f'frames {a + 1}..{b - 1} are'
+                raise VideoReadError(f'frame folder {self.path}: {missing} missing (the numbering jumps from '
+                                     f'{pa.name} to {pb.name})')
+        return [p for _, p in numbered]
 
     @property
     def num_frames(self) -> int:
         return len(self.files)
 
-    def frames(self, indices) -> torch.Tensor:
-        """uint8 frames ``(len(indices), 3, H, W)``."""
-        out = []
-        for i in indices.tolist():
+    def frame_times(self) -> torch.Tensor:
+        """Start time of every frame in seconds, from ``fps`` (a folder of images has no clock)."""
+        if self.fps is None:
+            raise ValueError(f'frame folder {self.path} has no timestamps: give its frame rate (fps)')
+        return torch.arange(self.num_frames, dtype=torch.float64) / self.fps
+
+    def decode(self, wanted: Sequence[int], short_side: Optional[int] = None) -> Iterator[Tuple[int, torch.Tensor]]:
+        """``(index, uint8 frame (3, H, W))`` for the increasing indices ``wanted``."""
+        for i in wanted:
             try:
-                out.append(decode_image(read_file(str(self.files[i])), mode=ImageReadMode.RGB))
+                frame = decode_image(read_file(str(self.files[i])), mode=ImageReadMode.RGB)
             except RuntimeError as e:
                 raise VideoReadError(f'cannot decode frame {self.files[i]}: {e}') from None
-        return torch.stack(out)
+            yield i, _resize(frame, short_side)
+
+    def frames(self, indices, short_side: Optional[int] = None) -> torch.Tensor:
+        """uint8 frames ``(len(indices), 3, H, W)``."""
+        indices, wanted = _requested(indices, self.num_frames, self.path)
+        return _gather(indices, self.decode(wanted, short_side))
 
 
 class VideoFile:
-    """A video file decoded with PyAV. Something-Something clips are a few seconds long, so all
-    frames are decoded once (their container headers often give no frame count)."""
+    """A video file decoded with PyAV (the first video stream, whatever streams come before it).
+
+    Opening reads the frame count from the container header, or counts the video packets in one
+    pass without decoding when the header has none (WebM, fragmented MP4). Frames come out in
+    presentation order, upright (a rotation in the display matrix, as phones write it, is
+    applied), as RGB whatever the source's pixel format (10-bit, grayscale).
+    """
 
     def __init__(self, path):
         import av
         self.path = Path(path)
+        self._av = av
+        try:
+            with av.open(str(self.path)) as container:
+                if not container.streams.video:
+                    raise VideoReadError(f'{self.path} has no video stream')
+                stream = container.streams.video[0]
+                self.height, self.width = stream.codec_context.height, stream.codec_context.width
+                self.average_rate = float(stream.average_rate) if stream.average_rate else None
+                self.num_frames = stream.frames or sum(1 for p in container.demux(stream) if p.size)
+        except (av.FFmpegError, OSError) as e:
+            raise VideoReadError(f'cannot decode video {self.path}: {type(e).__name__}: {e}') from None
+        if not self.num_frames:
+            raise VideoReadError(f'video {self.path} has no frames')
+        self._times = None
+
+    def frame_times(self) -> torch.Tensor:
+        """Presentation time of every frame in seconds from the first (a variable frame rate
+        gives uneven steps), from one pass over the packets without decoding."""
+        if self._times is None:
+            av = self._av
+            try:
+                with av.open(str(self.path)) as container:
+                    stream = container.streams.video[0]
+                    pts = [p.pts for p in container.demux(stream) if p.size]
+                    base = stream.time_base
+            except (av.FFmpegError, OSError) as e:
+                raise VideoReadError(f'cannot read the timestamps of {self.path}: {e}') from None
+            if len(pts) != self.num_frames or None in pts:
+                if not self.average_rate:
+                    raise VideoReadError(f'{self.path} has neither timestamps for every frame nor a frame rate')
+                self._times = torch.arange(self.num_frames, dtype=torch.float64) / self.average_rate
+            else:
+                pts.sort()
+                self._times = torch.tensor([float((p - pts[0]) * base) for p in pts], dtype=torch.float64)
+        return self._times
+
+    def decode(self, wanted: Sequence[int], short_side: Optional[int] = None) -> Iterator[Tuple[int, torch.Tensor]]:
+        """``(index, uint8 frame (3, H, W))`` for the increasing indices ``wanted``: one decoding
+        pass that stops after the last of them and converts only those."""
+        av = self._av
+        if not wanted:
+            return
+        pending = iter(wanted)
+        target = next(pending)
+        decoded = 0
         try:
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
-                frames = [torch.from_numpy(f.to_ndarray(format='rgb24')).permute(2, 0, 1)
-                          for f in container.decode(stream)]
-        except (av.FFmpegError, IndexError, OSError) as e:
-            raise VideoReadError(f'cannot decode video {self.path}: {type(e).__name__}: {e}') from None
-        if not frames:
-            raise VideoReadError(f'video {self.path} has no decodable frames')
-        self._frames = torch.stack(frames)
+                stream.thread_type = 'AUTO'
+                for decoded, frame in enumerate(container.decode(stream), 1):
+                    if decoded - 1 != target:
+                        continue
+                    image = torch.from_numpy(frame.to_ndarray(format='rgb24')).permute(2, 0, 1)
+                    if frame.rotation:  # counter-clockwise degrees that make the frame upright
+                        image = torch.rot90(image, round(frame.rotation / 90), dims=(1, 2))
+                    yield target, _resize(image.contiguous(), short_side)
+                    target = next(pending, None)
+                    if target is None:
+                        return
+        except av.FFmpegError as e:
+            raise VideoReadError(f'cannot decode video {self.path} at frame {decoded}: {type(e).__name__}: {e}') from None
+        raise VideoReadError(f'video {self.path}: its container counts {self.num_frames} frames but only {decoded} '
+                             f'decode (a truncated or damaged file?); frame {target} was asked for')
 
-    @property
-    def num_frames(self) -> int:
-        return len(self._frames)
-
-    def frames(self, indices) -> torch.Tensor:
-        return self._frames[indices]
+    def frames(self, indices, short_side: Optional[int] = None) -> torch.Tensor:
+        """uint8 frames ``(len(indices), 3, H, W)`` (indices in any order, repeats allowed)."""
+        indices, wanted = _requested(indices, self.num_frames, self.path)
+        return _gather(indices, self.decode(wanted, short_side))
 
 
-def open_video(path):
-    """A FrameFolder for a directory, a VideoFile otherwise."""
+def open_video(path, fps: Optional[float] = None):
+    """A FrameFolder (with frame rate ``fps`` for timestamps) for a directory, a VideoFile otherwise."""
     path = Path(path)
     if path.is_dir():
-        return FrameFolder(path)
+        return FrameFolder(path, fps)
     if not path.is_file():
         raise VideoReadError(f'video {path} does not exist')
     return VideoFile(path)

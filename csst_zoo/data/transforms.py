@@ -56,6 +56,11 @@ class ResizeCenterCrop:
     def __init__(self, resize: int, size: int):
         self.resize, self.size = resize, size
 
+    @property
+    def short_side(self) -> int:
+        """What this op first resizes the short side to (a reader can do it while decoding)."""
+        return self.resize
+
     def __call__(self, clip: torch.Tensor) -> torch.Tensor:
         return TF.center_crop(TF.resize(clip, [self.resize], antialias=True), [self.size, self.size])
 
@@ -67,6 +72,10 @@ class ThreeCrop:
 
     def __init__(self, size: int):
         self.size = size
+
+    @property
+    def short_side(self) -> int:
+        return self.size
 
     def __call__(self, clip: torch.Tensor) -> torch.Tensor:
         clip = TF.resize(clip, [self.size], antialias=True)
@@ -95,6 +104,13 @@ class ClipTransform:
 
     def __init__(self, spatial, normalize: Normalize, flip: Optional[RandomHorizontalFlip] = None):
         self.spatial, self.normalize, self.flip = list(spatial), normalize, flip
+
+    @property
+    def short_side(self) -> Optional[int]:
+        """The short side the first spatial op resizes every frame to, if it starts with that (the
+        evaluation transforms): frames may come resized so, which gives the same clip and keeps
+        decoded frames small. None when the original frames are needed (training's crops)."""
+        return getattr(self.spatial[0], 'short_side', None) if self.spatial else None
 
     def __call__(self, clip: torch.Tensor, label: int) -> torch.Tensor:
         if clip.ndim != 5 or clip.dtype != torch.uint8:

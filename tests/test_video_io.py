@@ -1,0 +1,155 @@
+"""Streaming decoding: the frames kept equal plain full decoding, and files from the real world
+(rotation, variable frame rate, odd sizes, audio first, 10-bit, grayscale, numbering gaps)."""
+import numpy as np
+import pytest
+import torch
+from torchvision.transforms.v2 import functional as TF
+
+from conftest import decode_all, frames_of, write_frame_folder, write_video
+from csst_zoo.data import VideoDataset, VideoReadError, eval_transform, open_video
+from csst_zoo.data.readers import VideoFile
+
+CFG = dict(input_size=(3, 4, 32, 32), crop_pct=0.875, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+
+
+def textured(n, height=40, width=56, seed=0):
+    """Frames with moving texture, so that decoding the wrong frame or the wrong way shows."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (height, width + n, 3), dtype=np.uint8)
+    return np.stack([base[:, i:i + width] for i in range(n)])
+
+
+# every container/codec pair the readers support, with the pixel format it is written in
+FORMATS = [('.mp4', 'libx264', 'yuv420p'), ('.webm', 'libvpx', 'yuv420p'), ('.mkv', 'libvpx-vp9', 'yuv420p'),
+           ('.avi', 'mjpeg', 'yuvj420p'), ('.mov', 'prores_ks', 'yuv422p10le')]
+
+
+@pytest.mark.parametrize('suffix,codec,pix_fmt', FORMATS, ids=[f[0] + ':' + f[1] for f in FORMATS])
+def test_streaming_decode_equals_full_decoding(suffix, codec, pix_fmt, tmp_path):
+    path = write_video(tmp_path / f'v{suffix}', textured(23), codec=codec, pix_fmt=pix_fmt)
+    full = decode_all(path)
+    video = open_video(path)
+    assert video.num_frames == len(full) == 23
+    indices = torch.tensor([22, 0, 7, 7, 13])
+    assert torch.equal(video.frames(indices), full[indices])
+    # resized while decoding = resized afterwards
+    assert torch.equal(video.frames(indices, short_side=24), TF.resize(full[indices], [24], antialias=True))
+
+
+def test_frame_count_without_a_header_comes_from_the_packets(tmp_path):
+    path = write_video(tmp_path / 'v.webm', frames_of(11))
+    import av
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].frames == 0  # WebM headers carry no frame count
+    assert VideoFile(path).num_frames == 11
+
+
+def test_dataset_clip_is_the_same_when_frames_are_resized_while_decoding(tmp_path):
+    path = write_video(tmp_path / 'v.mp4', textured(20, 48, 64))
+    transform = eval_transform(CFG)
+    assert transform.short_side == 37
+    dataset = VideoDataset([(path, 0)], 4, transform, train=False, clips=2)
+    indices = torch.tensor([[1, 6, 11, 16], [3, 8, 13, 18]])  # 2 test clips of 4 segments of 20 frames
+    expected = transform(decode_all(path)[indices], 0)
+    assert torch.equal(dataset.load(0), expected)
+
+
+def test_phone_rotation_gives_upright_frames(tmp_path):
+    frames = np.zeros((4, 32, 48, 3), np.uint8)
+    frames[:, :8, :8] = 255  # a mark in the top-left corner of the stored (landscape) frame
+    path = write_video(tmp_path / 'phone.mp4', frames, rotation=-90)  # what a phone held upright writes
+    out = open_video(path).frames([0])[0]
+    assert out.shape == (3, 48, 32)  # portrait
+    # shown rotated 90 degrees clockwise: the mark is now in the top-right corner
+    assert out[:, :8, -8:].float().mean() > 200 and out[:, :8, :8].float().mean() < 50
+
+
+def test_variable_frame_rate_times_come_from_the_timestamps(tmp_path):
+    times = [0, 100, 150, 400, 450, 1000]
+    for suffix in ('.mp4', '.webm'):
+        video = open_video(write_video(tmp_path / f'vfr{suffix}', frames_of(6), pts_ms=times))
+        assert video.frame_times().tolist() == pytest.approx([t / 1000 for t in times])
+        assert [round(v / 20) for v in video.frames([3, 5]).float().mean(dim=(1, 2, 3)).tolist()] == [3, 5]
+
+
+@pytest.mark.parametrize('case', ['odd size', 'audio first', '10-bit', 'grayscale'])
+def test_real_world_files_decode(case, tmp_path):
+    frames = frames_of(9, 33, 47) if case == 'odd size' else frames_of(9)
+    kwargs = {'odd size': dict(codec='libvpx-vp9', path='v.mkv'), 'audio first': dict(audio_first=True),
+              '10-bit': dict(pix_fmt='yuv420p10le'), 'grayscale': dict(codec='ffv1', pix_fmt='gray', path='v.mkv')}[case]
+    path = write_video(tmp_path / kwargs.pop('path', 'v.mp4'), frames, **kwargs)
+    if case == 'audio first':
+        import av
+        with av.open(str(path)) as container:
+            assert [s.type for s in container.streams] == ['audio', 'video']
+    out = open_video(path).frames([2, 8])
+    assert out.dtype == torch.uint8 and out.shape == (2, 3) + frames.shape[1:3]
+    assert [round(v / 20) for v in out.float().mean(dim=(1, 2, 3)).tolist()] == [2, 8]
+    if case == 'grayscale':
+        assert torch.equal(out[:, 0], out[:, 1]) and torch.equal(out[:, 1], out[:, 2])
+
+
+def test_truncated_files_give_what_they_hold_or_a_named_error(tmp_path):
+    # without a frame count in the header (Matroska), the count is what the packets hold
+    path = write_video(tmp_path / 'v.mkv', textured(12), codec='libvpx-vp9')
+    data = path.read_bytes()
+    (tmp_path / 'cut.mkv').write_bytes(data[:len(data) * 2 // 3])
+    video = open_video(tmp_path / 'cut.mkv')
+    full = decode_all(tmp_path / 'cut.mkv')
+    assert 0 < video.num_frames == len(full) < 12
+    assert torch.equal(video.frames([video.num_frames - 1]), full[-1:])
+    # an MP4 index at the front promises frames the cut file no longer holds
+    path = write_video(tmp_path / 'v.mp4', textured(12), options={'movflags': 'faststart'})
+    data = path.read_bytes()
+    (tmp_path / 'cut.mp4').write_bytes(data[:len(data) * 2 // 3])
+    video = open_video(tmp_path / 'cut.mp4')
+    assert video.num_frames == 12
+    with pytest.raises(VideoReadError, match=r'cut.mp4: its container counts 12 frames but only \d+ decode'):
+        video.frames([11])
+
+
+def test_a_file_without_video_is_named(tmp_path):
+    import av
+    sound = tmp_path / 'sound.m4a'
+    with av.open(str(sound), 'w') as container:
+        stream = container.add_stream('aac', rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format='fltp', layout='mono')
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    with pytest.raises(VideoReadError, match='sound.m4a has no video stream'):
+        open_video(sound)
+
+
+def test_frame_folders_in_number_order_and_gaps_are_errors(tmp_path):
+    frames = frames_of(11)
+    folder = tmp_path / 'unpadded'
+    folder.mkdir()
+    from torchvision.io import write_jpeg
+    for i, f in enumerate(frames, 1):  # img_1.jpg ... img_11.jpg: name order would put img_10 after img_1
+        write_jpeg(torch.from_numpy(f).permute(2, 0, 1).contiguous(), str(folder / f'img_{i}.jpg'), quality=95)
+    video = open_video(folder)
+    assert [round(v / 20) for v in video.frames(torch.arange(11)).float().mean(dim=(1, 2, 3)).tolist()] == list(range(11))
+    gap = write_frame_folder(tmp_path / 'gap', frames)
+    (gap / '00004.jpg').unlink()
+    (gap / '00005.jpg').unlink()
+    with pytest.raises(VideoReadError, match=r'gap: frames 4..5 are missing \(the numbering jumps from 00003.jpg to '
+                                             r'00006.jpg\)'):
+        open_video(gap)
+    for name in ('00004.jpg', '00005.jpg', '00005.png'):
+        (gap / name).write_bytes((gap / '00006.jpg').read_bytes())
+    with pytest.raises(VideoReadError, match=r'frame number 5 appears twice'):
+        open_video(gap)
+
+
+def test_frame_folder_times_need_a_frame_rate(tmp_path):
+    folder = write_frame_folder(tmp_path / 'f', frames_of(4))
+    with pytest.raises(ValueError, match='give its frame rate'):
+        open_video(folder).frame_times()
+    assert open_video(folder, fps=4).frame_times().tolist() == [0, 0.25, 0.5, 0.75]
+
+
+def test_frame_indices_out_of_range_are_errors(tmp_path):
+    video = open_video(write_video(tmp_path / 'v.mp4', frames_of(5)))
+    with pytest.raises(IndexError, match=r'frame indices must be in \[0, 5\)'):
+        video.frames([5])
