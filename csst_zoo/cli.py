@@ -113,11 +113,35 @@ def eval_command(args) -> None:
 
 
 def predict_command(args) -> None:
-    from .engine import predict_video
+    from .engine import predict_timeline, predict_video
+    from .engine.timeline import check_outputs
+    if args.window is None:
+        for flag in ('stride', 'output', 'plot', 'fps'):
+            if getattr(args, flag) is not None:
+                raise ValueError(f'--{flag} belongs to a timeline: give --window too (e.g. --window 2s --stride 1s)')
+    else:
+        if args.views != (1, 1):
+            raise ValueError('--views is for one answer per video; a timeline samples 1 clip x 1 crop per window')
+        check_outputs(args.output, args.plot)
     model = build_model(args)
-    clips, crops = args.views
-    for name, p in predict_video(model, args.video, clips, crops, args.topk):
-        print(f'{100 * p:6.2f}%  {name}')
+    if torch.cuda.is_available():
+        model.cuda()
+    if args.window is None:
+        clips, crops = args.views
+        for name, p in predict_video(model, args.video, clips, crops, args.topk):
+            print(f'{100 * p:6.2f}%  {name}')
+        return
+    timeline = predict_timeline(model, args.video, args.window, args.stride or args.window, fps=args.fps,
+                                batch_size=args.batch_size, progress=not args.no_progress)
+    if args.output:
+        timeline.save(args.output, args.topk)
+    if args.plot:
+        timeline.plot(args.plot)
+    if not args.output:
+        for row in timeline.rows(args.topk):
+            where = (f"{row['start']:8.2f}s-{row['end']:8.2f}s" if row['start'] is not None
+                     else f"frames {row['start_frame']}-{row['end_frame']}")
+            print(where + '  ' + '  '.join(f"{100 * t['probability']:5.1f}% {t['label']}" for t in row['top']))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -208,11 +232,20 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument('-o', '--output', help='write the metrics JSON here (atomically); default: standard output')
     v.set_defaults(run=eval_command)
 
-    r = sub.add_parser('predict', help='print the top-5 classes of a video file or frame folder')
+    r = sub.add_parser('predict', help='the top-5 classes of a video file or frame folder, or a timeline of them',
+                       description='Without --window: one answer for the whole video (TSN sampling, as in eval). '
+                                   'With --window: the top classes of every window, in one streaming pass.')
     _model_arguments(r)
     r.add_argument('video')
-    r.add_argument('--views', type=_views, default=(1, 1), help='CLIPSxCROPS, e.g. 2x3')
+    r.add_argument('--views', type=_views, default=(1, 1), help='CLIPSxCROPS, e.g. 2x3 (one answer only)')
     r.add_argument('--topk', type=int, default=5)
+    r.add_argument('--window', help="classify windows this long: seconds ('2', '1.5s') or frames ('16f')")
+    r.add_argument('--stride', help='start a window every STRIDE (same unit as --window; default: --window)')
+    r.add_argument('--fps', type=float, help='frame rate of a frame folder, for windows in seconds')
+    r.add_argument('--batch-size', type=int, default=2, help='windows per forward pass')
+    r.add_argument('-o', '--output', help='write the timeline to a .csv or .json file (atomically)')
+    r.add_argument('--plot', help='draw class probability over time to a .png (needs matplotlib)')
+    r.add_argument('--no-progress', action='store_true')
     r.set_defaults(run=predict_command)
     return p
 

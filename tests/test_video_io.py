@@ -76,7 +76,8 @@ def test_variable_frame_rate_times_come_from_the_timestamps(tmp_path):
 def test_real_world_files_decode(case, tmp_path):
     frames = frames_of(9, 33, 47) if case == 'odd size' else frames_of(9)
     kwargs = {'odd size': dict(codec='libvpx-vp9', path='v.mkv'), 'audio first': dict(audio_first=True),
-              '10-bit': dict(pix_fmt='yuv420p10le'), 'grayscale': dict(codec='ffv1', pix_fmt='gray', path='v.mkv')}[case]
+              '10-bit': dict(pix_fmt='yuv420p10le'),
+              'grayscale': dict(codec='ffv1', pix_fmt='gray', path='v.mkv')}[case]
     path = write_video(tmp_path / kwargs.pop('path', 'v.mp4'), frames, **kwargs)
     if case == 'audio first':
         import av
@@ -129,7 +130,8 @@ def test_frame_folders_in_number_order_and_gaps_are_errors(tmp_path):
     for i, f in enumerate(frames, 1):  # img_1.jpg ... img_11.jpg: name order would put img_10 after img_1
         write_jpeg(torch.from_numpy(f).permute(2, 0, 1).contiguous(), str(folder / f'img_{i}.jpg'), quality=95)
     video = open_video(folder)
-    assert [round(v / 20) for v in video.frames(torch.arange(11)).float().mean(dim=(1, 2, 3)).tolist()] == list(range(11))
+    means = video.frames(torch.arange(11)).float().mean(dim=(1, 2, 3))
+    assert [round(v / 20) for v in means.tolist()] == list(range(11))
     gap = write_frame_folder(tmp_path / 'gap', frames)
     (gap / '00004.jpg').unlink()
     (gap / '00005.jpg').unlink()

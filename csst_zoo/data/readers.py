@@ -170,7 +170,8 @@ class VideoFile:
                     if target is None:
                         return
         except av.FFmpegError as e:
-            raise VideoReadError(f'cannot decode video {self.path} at frame {decoded}: {type(e).__name__}: {e}') from None
+            raise VideoReadError(f'cannot decode video {self.path} at frame {decoded}: '
+                                 f'{type(e).__name__}: {e}') from None
         raise VideoReadError(f'video {self.path}: its container counts {self.num_frames} frames but only {decoded} '
                              f'decode (a truncated or damaged file?); frame {target} was asked for')
 

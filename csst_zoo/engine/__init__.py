@@ -1,6 +1,8 @@
 """Training, evaluation and prediction."""
 from .inference import predict_video
 from .metrics import classification_metrics
+from .timeline import Timeline, predict_timeline
 from .train import TrainConfig, evaluate, fit, weights_digest
 
-__all__ = ['TrainConfig', 'fit', 'evaluate', 'predict_video', 'classification_metrics', 'weights_digest']
+__all__ = ['TrainConfig', 'fit', 'evaluate', 'predict_video', 'predict_timeline', 'Timeline', 'classification_metrics',
+           'weights_digest']
