@@ -1,0 +1,235 @@
+"""What happens when: a video classified in sliding windows, in one streaming pass over the file."""
+import csv
+import io
+import json
+import math
+import re
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Tuple, Union
+
+import torch
+from tqdm import tqdm
+
+from .._checks import check_positive_int
+from .._io import staged_files, write_atomic
+from ..data import VideoReadError, eval_transform, open_video, segment_indices
+
+__all__ = ['Span', 'Timeline', 'parse_span', 'window_bounds', 'predict_timeline', 'check_outputs']
+
+_SPAN = re.compile(r'^\s*(\d+(?:\.\d*)?|\.\d+)\s*([sf]?)\s*$')
+
+
+@dataclass(frozen=True)
+class Span:
+    """A length of video: seconds (``unit='s'``) or frames (``unit='f'``)."""
+    value: float
+    unit: str
+
+    def __str__(self) -> str:
+        return f'{self.value:g}{self.unit}'
+
+
+def parse_span(text: Union[str, float, Span], name: str = 'window') -> Span:
+    """``'2'`` or ``'2s'`` (seconds), ``'0.5s'``, ``'16f'`` (frames) as a :class:`Span`."""
+    if isinstance(text, Span):
+        return text
+    match = _SPAN.match(str(text))
+    if not match or float(match.group(1)) <= 0 or (match.group(2) == 'f' and not float(match.group(1)).is_integer()):
+        raise ValueError(f"{name} must be a positive length in seconds ('2', '1.5s') or a whole number of frames "
+                         f"('16f'), got {text!r}")
+    return Span(float(match.group(1)), match.group(2) or 's')
+
+
+def _end_time(times: torch.Tensor) -> float:
+    """When the last frame ends: its start plus the mean frame step."""
+    step = float(times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else 0.0
+    return float(times[-1]) + step
+
+
+def window_bounds(num_frames: int, times: Optional[torch.Tensor], window: Span, stride: Span) -> List[Tuple[int, int]]:
+    """Frame ranges ``[a, b)`` of the windows: one every ``stride`` from the start while a whole
+    window fits, then one that ends with the video if the last fell short of the end (a video
+    shorter than one window is a single window). Seconds are measured on ``times``, the start
+    time of every frame (frame ``i`` is in the window ``[t, t + w)`` when ``t <= times[i] < t + w``)."""
+    if window.unit != stride.unit:
+        raise ValueError(f'window ({window}) and stride ({stride}) must both be in seconds or both in frames')
+    if window.unit == 'f':
+        position = torch.arange(num_frames, dtype=torch.float64)
+        end = float(num_frames)
+    else:
+        if times is None:
+            raise ValueError('a window in seconds needs frame times: give the frame rate of a frame folder (fps), '
+                             "or a window in frames ('16f')")
+        position, end = times, _end_time(times)
+    w, s = window.value, stride.value
+    starts = [k * s for k in range(int(max(0.0, end - w) / s + 1e-9) + 1)]
+    if starts[-1] + w < end - 1e-9:
+        starts.append(end - w)
+    edges = torch.searchsorted(position, torch.tensor([[t, t + w] for t in starts], dtype=torch.float64))
+    return list(dict.fromkeys((int(a), int(b)) for a, b in edges.tolist()))
+
+
+def _pyplot():
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("plotting a timeline needs matplotlib: pip install 'csst-zoo[plot]'") from None
+    return plt
+
+
+def check_outputs(output=None, plot=None) -> None:
+    """Fail before any work on an output the timeline cannot be written to (wrong suffix, a plot without matplotlib)."""
+    if output is not None and Path(output).suffix.lower() not in ('.csv', '.json'):
+        raise ValueError(f'output must end in .csv or .json, got {str(output)!r}')
+    if plot is not None:
+        if Path(plot).suffix.lower() != '.png':
+            raise ValueError(f'plot must end in .png, got {str(plot)!r}')
+        _pyplot()
+
+
+@dataclass
+class Timeline:
+    """Class probabilities of each window of a video, in order."""
+    video: str
+    window: Span
+    stride: Span
+    frames: List[Tuple[int, int]]  # [start, end) frame of each window
+    times: Optional[List[Tuple[float, float]]]  # [start, end) in seconds, None without timestamps
+    probs: torch.Tensor  # (windows, classes)
+    class_names: List[str]
+
+    def top(self, k: int = 5) -> List[List[Tuple[str, float]]]:
+        """The ``k`` most probable (class name, probability) of every window."""
+        top = self.probs.topk(min(k, self.probs.shape[1]), dim=1)
+        return [[(self.class_names[i], p) for p, i in zip(ps, ids)]
+                for ps, ids in zip(top.values.tolist(), top.indices.tolist())]
+
+    def rows(self, k: int = 5) -> List[dict]:
+        rows = []
+        for n, ((a, b), top) in enumerate(zip(self.frames, self.top(k))):
+            start, end = self.times[n] if self.times else (None, None)
+            rows.append(dict(start=start, end=end, start_frame=a, end_frame=b,
+                             top=[dict(label=name, probability=round(p, 6)) for name, p in top]))
+        return rows
+
+    def save(self, path, topk: int = 5) -> None:
+        """Write the windows' top-``topk`` classes atomically: ``.csv`` (one row per window) or ``.json``."""
+        check_outputs(output=path)
+        path = Path(path)
+        if path.suffix.lower() == '.json':
+            text = json.dumps(dict(video=self.video, window=str(self.window), stride=str(self.stride),
+                                   windows=self.rows(topk)), indent=1) + '\n'
+        elif path.suffix.lower() == '.csv':
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator='\n')
+            writer.writerow(['start', 'end', 'start_frame', 'end_frame'] +
+                            [f'{c}{j}' for j in range(1, min(topk, len(self.class_names)) + 1)
+                             for c in ('label', 'probability')])
+            for row in self.rows(topk):
+                writer.writerow([row['start'], row['end'], row['start_frame'], row['end_frame']] +
+                                [v for t in row['top'] for v in (t['label'], t['probability'])])
+            text = out.getvalue()
+        write_atomic(path, text)
+
+    def plot(self, path, classes: int = 5) -> None:
+        """Draw the probability over time of the ``classes`` classes that lead most often
+        (then by peak probability) to a PNG, atomically. Needs matplotlib."""
+        check_outputs(plot=path)
+        plt = _pyplot()
+        path = Path(path)
+        leads = torch.bincount(self.probs.argmax(dim=1), minlength=self.probs.shape[1]).double()
+        order = sorted(range(self.probs.shape[1]), key=lambda c: (-leads[c], -float(self.probs[:, c].max())))
+        if self.times:
+            x, unit = [(a + b) / 2 for a, b in self.times], 'time (s, window centre)'
+        else:
+            x, unit = [(a + b) / 2 for a, b in self.frames], 'frame (window centre)'
+        fig, ax = plt.subplots(figsize=(10, 4))
+        for c in order[:classes]:
+            ax.plot(x, self.probs[:, c].tolist(), marker='.', label=self.class_names[c])
+        ax.set(xlabel=unit, ylabel='probability', ylim=(0, 1),
+               title=f'{Path(self.video).name}: window {self.window}, stride {self.stride}')
+        ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1), fontsize='small')
+        fig.tight_layout()
+        with staged_files(path) as stage:
+            fig.savefig(stage / path.name, dpi=120)
+        plt.close(fig)
+
+
+@torch.no_grad()
+def predict_timeline(
+        model,
+        video,
+        window: Union[str, Span] = '2s',
+        stride: Union[str, Span] = '1s',
+        fps: Optional[float] = None,
+        batch_size: int = 2,
+        progress: bool = False,
+) -> Timeline:
+    """Classify ``video`` (a file, or a frame folder with its frame rate ``fps``) in windows of
+    length ``window`` every ``stride`` (seconds, or frames as ``'16f'``; see :func:`window_bounds`).
+
+    Each window is sampled as in evaluation (the centre frame of each of the model's T segments,
+    centre crop). The file is decoded once, front to back; a decoded frame is kept, resized and
+    cropped, only until the last window that uses it has run, so memory does not grow with the
+    video's length. Windows go through the model ``batch_size`` at a time.
+    """
+    window, stride = parse_span(window, 'window'), parse_span(stride, 'stride')
+    check_positive_int('batch_size', batch_size)
+    if fps is not None and not (isinstance(fps, (int, float)) and fps > 0 and math.isfinite(fps)):
+        raise ValueError(f'fps must be a positive number, got {fps!r}')
+    if fps is not None and not Path(video).is_dir():
+        raise ValueError(f'fps is for frame folders; the video file {video} has its own timestamps')
+    reader = open_video(video, fps)
+    times = reader.frame_times() if (window.unit == 's' or fps is not None or not Path(video).is_dir()) else None
+    bounds = window_bounds(reader.num_frames, times, window, stride)
+    num_frames = model.num_frames
+    short = [(a, b) for a, b in bounds if b - a < num_frames]
+    if short:
+        raise ValueError(f'window {window} holds {short[0][1] - short[0][0]} frames of {video} at '
+                         f'[{short[0][0]}, {short[0][1]}), fewer than the {num_frames} the model samples: '
+                         'use a longer window')
+    picks = [segment_indices(b - a, num_frames, train=False)[0] + a for a, b in bounds]
+    transform = eval_transform(model.pretrained_cfg)
+    (spatial,) = transform.spatial
+    model.eval()
+    device = next(model.parameters()).device
+
+    kept, batch, probs = {}, [], [None] * len(bounds)
+    pending = deque(sorted(range(len(bounds)), key=lambda w: (int(picks[w][-1]), w)))
+
+    def run(batch):
+        clips = transform.normalize(torch.stack([clip for _, clip in batch]))
+        out = model(clips.to(device)).float().softmax(dim=1).cpu()
+        for (w, _), p in zip(batch, out):
+            probs[w] = p
+
+    bar = tqdm(total=len(bounds), unit='window', desc='timeline', disable=not progress)
+    wanted = sorted(set(torch.cat(picks).tolist()))
+    for i, frame in reader.decode(wanted, short_side=transform.short_side):
+        kept[i] = spatial(frame[None, None])[0, 0]
+        while pending and int(picks[pending[0]][-1]) <= i:
+            w = pending.popleft()
+            batch.append((w, torch.stack([kept[j] for j in picks[w].tolist()])))
+            if len(batch) == batch_size:
+                run(batch)
+                bar.update(len(batch))
+                batch = []
+        first_needed = min((int(picks[w][0]) for w in pending), default=math.inf)
+        for j in [j for j in kept if j < first_needed]:
+            del kept[j]
+    if batch:
+        run(batch)
+        bar.update(len(batch))
+    bar.close()
+    if pending:
+        raise VideoReadError(f'{video}: decoding ended before frame {int(picks[pending[0]][-1])}')
+    names = model.pretrained_cfg.get('label_names') or [str(i) for i in range(len(probs[0]))]
+    spans = None
+    if times is not None:
+        edge = times.tolist() + [_end_time(times)]
+        spans = [(edge[a], edge[b]) for a, b in bounds]
+    return Timeline(str(video), window, stride, bounds, spans, torch.stack(probs), list(names))
