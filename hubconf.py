@@ -6,7 +6,7 @@
 import csst_zoo as _csst_zoo
 from timm.models import get_pretrained_cfg as _get_pretrained_cfg, model_entrypoint as _model_entrypoint
 
-dependencies = ['torch', 'timm', 'einops', 'safetensors', 'huggingface_hub']
+dependencies = ['torch', 'timm', 'safetensors', 'huggingface_hub']
 
 _USAGE = '''
     Returns a video classifier for clips (N, 3, T, H, W).

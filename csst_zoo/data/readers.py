@@ -158,7 +158,10 @@ class VideoFile:
         try:
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
+                # as many decoding threads as torch uses: all cores in the main process, one in a
+                # DataLoader worker (which sets torch to one thread), so workers do not oversubscribe
                 stream.thread_type = 'AUTO'
+                stream.codec_context.thread_count = torch.get_num_threads()
                 for decoded, frame in enumerate(container.decode(stream), 1):
                     if decoded - 1 != target:
                         continue

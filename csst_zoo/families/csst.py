@@ -11,6 +11,8 @@ from ._family import Family
 
 __all__ = ['CSSTConv', 'FAMILY', 'PAPER', 'pfff', 'split_channels']
 
+torch.fx.wrap('spatiotemporal_mean')  # see layers.pool
+
 PAPER = ('Zhou, Ma, Yi, "CSST-Net: Channel Split Spatiotemporal Network for Human Action Recognition", '
          '*Information Technology and Control* 52(4), 2023, doi:10.5755/j01.itc.52.4.33239')
 

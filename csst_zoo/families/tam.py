@@ -43,14 +43,8 @@ class TemporalAdaptiveModule(nn.Module):
             nn.Conv1d(channels // 4, channels, 1, bias=False), nn.Sigmoid())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, t = x.shape[:3]
-        if t != self.num_frames:
-            raise ValueError(
-                f'TAM is built for clips of num_frames={self.num_frames} frames (its global branch takes T as '
-                f'features), got a clip of T={t}; sample {self.num_frames} frames, or create the model with '
-                f'num_frames={t}')
-        pooled = x.mean(dim=(3, 4))                                               # (N, C, T)
-        kernel = self.global_branch(pooled.reshape(n * c, t)).reshape(n, c, self.kernel_size, 1, 1, 1)
+        pooled = check_clip_length(x, self.num_frames).mean(dim=(3, 4))          # (N, C, T)
+        kernel = self.global_branch(pooled.flatten(0, 1)).unflatten(0, pooled.shape[:2])[..., None, None, None]
         x = x * self.local_branch(pooled)[..., None, None]
         # The per-(sample, channel) temporal conv as a sum of shifted copies: tap j reads frame
         # t + j - k // 2 (a cross-correlation, zero padded, as the official grouped conv2d).
@@ -61,6 +55,19 @@ class TemporalAdaptiveModule(nn.Module):
 
     def extra_repr(self) -> str:
         return f'num_frames={self.num_frames}, kernel_size={self.kernel_size}'
+
+
+def check_clip_length(x: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """``x`` if its T (dim 2) is ``num_frames``, else a ValueError naming both lengths."""
+    if x.shape[2] != num_frames:
+        raise ValueError(
+            f'TAM is built for clips of num_frames={num_frames} frames (its global branch takes T as features), '
+            f'got a clip of T={x.shape[2]}; sample {num_frames} frames, or create the model with '
+            f'num_frames={x.shape[2]}')
+    return x
+
+
+torch.fx.wrap('check_clip_length')  # a traced model runs the check on the real clip (see models.video_resnet)
 
 
 class TAMConv(C2DConv):

@@ -2,7 +2,6 @@
 conv's channels."""
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 
 from .._checks import check_positive_int
@@ -42,9 +41,9 @@ class C2DConv(nn.Conv3d):
             # onnxruntime and OpenVINO run the 1xkxk conv3d natively; in the exported graph the
             # fold would only add two transposes per conv (measured: benchmarks/speed.py).
             return super().forward(x)
-        frames = rearrange(x, 'n c t h w -> (n t) c h w')
+        frames = x.transpose(1, 2).flatten(0, 1)  # (N, C, T, H, W) -> (N T, C, H, W)
         y = F.conv2d(frames, self.weight.squeeze(2), None, self.stride[1:], self.padding[1:], self.dilation[1:])
-        return rearrange(y, '(n t) c h w -> n c t h w', n=x.shape[0])
+        return y.unflatten(0, (x.shape[0], -1)).transpose(1, 2)
 
 
 class C3DConv(nn.Conv3d):

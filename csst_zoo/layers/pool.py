@@ -20,6 +20,11 @@ def spatiotemporal_mean(x: torch.Tensor, keepdim: bool = True) -> torch.Tensor:
     return (total / x.shape[2:].numel()).to(x.dtype)
 
 
+# torch.fx traces a call of it as one node (its dtype test is control flow, which symbolic
+# tracing cannot follow); modules that call it by its own name wrap it the same way.
+torch.fx.wrap('spatiotemporal_mean')
+
+
 class GlobalPool3d(nn.Module):
     """Global pooling over (T, H, W), with the interface of timm's ``SelectAdaptivePool2d``.
 

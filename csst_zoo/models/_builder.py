@@ -4,16 +4,21 @@ timm's own ``build_model_with_cfg`` assumes image cfgs (``input_size`` of length
 carry ``input_size=(C, T, H, W)`` and ``pool_size=(T, h, w)``. Everything else is timm's:
 cfg resolution (``pretrained_cfg``/``pretrained_cfg_overlay``, hub id, file, url), the
 ``load_pretrained`` source priority (state_dict > file > hf-hub > url), classifier dropping
-when ``num_classes`` differs, and ``FeatureListNet`` for ``features_only``.
+when ``num_classes`` differs, and timm's feature wrappers for ``features_only`` (``feature_cls``:
+None or 'list', 'dict', or 'fx' for torch.fx feature extraction).
 """
 from typing import Any, Dict, Optional
 
-from timm.models import FeatureListNet, load_pretrained, load_state_dict
+from timm.models import FeatureDictNet, FeatureListNet, load_pretrained, load_state_dict
+from timm.models._features_fx import FeatureGraphNet
 from timm.models._builder import pretrained_cfg_for_features, resolve_pretrained_cfg
 
 from ..inflate import check_state_dict, inflate_state_dict, is_video_state_dict
 
 __all__ = ['build_video_model', 'load_checkpoint']
+
+
+_FEATURE_CLASSES = {None: FeatureListNet, 'list': FeatureListNet, 'dict': FeatureDictNet, 'fx': FeatureGraphNet}
 
 
 def _describe_source(cfg: Dict[str, Any]) -> str:
@@ -35,9 +40,12 @@ def build_video_model(
         cache_dir=None,
         features_only: bool = False,
         out_indices=(0, 1, 2, 3, 4),
+        feature_cls: Optional[str] = None,
         pretrained_model_args: Optional[Dict[str, Any]] = None,
         **kwargs,
 ):
+    if feature_cls not in _FEATURE_CLASSES:
+        raise ValueError(f'feature_cls must be one of {sorted(_FEATURE_CLASSES, key=str)}, got {feature_cls!r}')
     cfg = resolve_pretrained_cfg(variant, pretrained_cfg, pretrained_cfg_overlay).to_dict()
     if cfg.get('num_classes') is not None and cfg['num_classes'] >= 0:
         kwargs.setdefault('num_classes', cfg['num_classes'])
@@ -84,7 +92,7 @@ def build_video_model(
                 f'or create_model({variant!r}, checkpoint_path="PATH").') from e
 
     if features_only:
-        model = FeatureListNet(model, out_indices=out_indices)
+        model = _FEATURE_CLASSES[feature_cls](model, out_indices=out_indices)
         model.pretrained_cfg = model.default_cfg = pretrained_cfg_for_features(cfg)
     return model
 

@@ -145,22 +145,28 @@ class VideoResNet(ResNet):
         self.head_hidden_size = self.num_features
         self.fc.train(self.training)
 
-    def check_input(self, x: torch.Tensor) -> None:
-        """Raise ValueError unless ``x`` is a clip ``(N, in_chans, T, H, W)``."""
-        if x.ndim != 5:
-            raise ValueError(
-                f'input must be a 5-D clip (N, C, T, H, W), got a {x.ndim}-D tensor of shape {tuple(x.shape)}')
-        if x.shape[1] != self.in_chans:
-            hint = ''
-            if x.shape[2] == self.in_chans:
-                hint = ' (it looks like (N, T, C, H, W): use x.permute(0, 2, 1, 3, 4))'
-            raise ValueError(
-                f'input has {x.shape[1]} channels in dim 1 of shape {tuple(x.shape)}, the model takes '
-                f'in_chans={self.in_chans} in layout (N, C, T, H, W){hint}')
-
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
-        return super().forward_features(x)
+        return super().forward_features(check_clip(x, self.in_chans))
+
+
+def check_clip(x: torch.Tensor, in_chans: int) -> torch.Tensor:
+    """``x`` if it is a clip ``(N, in_chans, T, H, W)``, else a ValueError saying what is wrong."""
+    if x.ndim != 5:
+        raise ValueError(
+            f'input must be a 5-D clip (N, C, T, H, W), got a {x.ndim}-D tensor of shape {tuple(x.shape)}')
+    if x.shape[1] != in_chans:
+        hint = ''
+        if x.shape[2] == in_chans:
+            hint = ' (it looks like (N, T, C, H, W): use x.permute(0, 2, 1, 3, 4))'
+        raise ValueError(
+            f'input has {x.shape[1]} channels in dim 1 of shape {tuple(x.shape)}, the model takes '
+            f'in_chans={in_chans} in layout (N, C, T, H, W){hint}')
+    return x
+
+
+# torch.fx (torchvision's create_feature_extractor, timm's feature_cls='fx') records the check as
+# one call that runs on the real input, so a traced model keeps the eager errors.
+torch.fx.wrap('check_clip')
 
 
 def _cfg(source: str, family):
