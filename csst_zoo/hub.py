@@ -19,7 +19,6 @@ from timm.models import filter_pretrained_cfg, get_pretrained_cfg
 
 from . import paper
 from ._io import staged_files
-from .data.transforms import eval_sizes
 from .models import VideoResNet, create_model
 from .models._hub import CONFIG_NAME, WEIGHTS_NAME
 from .profiling import count_flops, count_params
@@ -91,6 +90,7 @@ def model_card(config: dict, repo_id: Optional[str] = None, dataset: Optional[st
     model = model if model is not None else create_model(arch, **args)
     cfg = config['pretrained_cfg']
     t = cfg['input_size'][1]
+    from .data.transforms import eval_sizes  # the data pipeline is not needed to import csst_zoo
     size, resize = eval_sizes(cfg)
     family = model.family
     origin = config.get('converted_from')

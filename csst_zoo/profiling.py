@@ -20,11 +20,6 @@ from torch import nn
 
 from ._checks import check_positive_int
 
-with warnings.catch_warnings():
-    warnings.simplefilter('ignore', FutureWarning)  # fvcore's import runs torch.jit.script (deprecated)
-    from fvcore.nn import FlopCountAnalysis
-    from fvcore.nn.jit_handles import get_shape
-
 __all__ = [
     'count_params', 'params_by_block', 'conv_params_formula', 'flop_analysis', 'count_flops',
     'flops_by_module', 'relative_change', 'efficiency',
@@ -52,12 +47,21 @@ def conv_params_formula(family: str, c_in: int, c_out: int, k: int = 3, num_fram
     return get_family(family).conv_params(c_in, c_out, k, num_frames, **args)
 
 
+def _fvcore():
+    """fvcore's ``nn`` module, imported on first use (``import csst_zoo`` does not need it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', FutureWarning)  # fvcore's import runs torch.jit.script (deprecated)
+        import fvcore.nn
+        import fvcore.nn.jit_handles
+    return fvcore.nn
+
+
 def _per_output_element(inputs, outputs):
-    return prod(get_shape(outputs[0]))
+    return prod(_fvcore().jit_handles.get_shape(outputs[0]))
 
 
 def _per_input_element(inputs, outputs):
-    return prod(get_shape(inputs[0]))
+    return prod(_fvcore().jit_handles.get_shape(inputs[0]))
 
 
 _PFFF_AND_POOL_HANDLES = {
@@ -75,7 +79,7 @@ _EXTRA_HANDLES = {
 
 
 def flop_analysis(model: nn.Module, inputs: Optional[torch.Tensor] = None, *, frames: Optional[int] = None,
-                  size: int = 224, batch: int = 1, extra_ops: bool = False) -> FlopCountAnalysis:
+                  size: int = 224, batch: int = 1, extra_ops: bool = False) -> 'fvcore.nn.FlopCountAnalysis':
     """A computed fvcore ``FlopCountAnalysis`` of ``model`` on a clip (batch, C, frames, size, size).
 
     ``frames`` defaults to the model's ``num_frames``. Use ``.total()``, ``.by_module()``,
@@ -91,7 +95,7 @@ def flop_analysis(model: nn.Module, inputs: Optional[torch.Tensor] = None, *, fr
         inputs = torch.zeros(batch, getattr(model, 'in_chans', 3), frames, size, size, device=device)
     was_training = model.training
     model.eval()
-    analysis = FlopCountAnalysis(model, inputs)
+    analysis = _fvcore().FlopCountAnalysis(model, inputs)
     analysis.set_op_handle(**_PFFF_AND_POOL_HANDLES)
     if extra_ops:
         analysis.set_op_handle(**_EXTRA_HANDLES)
