@@ -13,12 +13,15 @@ to measure where the paper's small constant offset can come from.
 import logging
 import warnings
 from math import prod
-from typing import Dict, Optional
+from typing import TYPE_CHECKING, Dict, Optional
 
 import torch
 from torch import nn
 
 from ._checks import check_positive_int
+
+if TYPE_CHECKING:
+    import fvcore.nn
 
 __all__ = [
     'count_params', 'params_by_block', 'conv_params_formula', 'flop_analysis', 'count_flops',

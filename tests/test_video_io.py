@@ -105,7 +105,9 @@ def test_truncated_files_give_what_they_hold_or_a_named_error(tmp_path):
     (tmp_path / 'cut.mp4').write_bytes(data[:len(data) * 2 // 3])
     video = open_video(tmp_path / 'cut.mp4')
     assert video.num_frames == 12
-    with pytest.raises(VideoReadError, match=r'cut.mp4: its container counts 12 frames but only \d+ decode'):
+    # (frame-threaded decoding may meet the damage as invalid data before the stream ends)
+    with pytest.raises(VideoReadError, match=r'cut.mp4(: its container counts 12 frames but only \d+ decode| at '
+                                             r'frame \d+: InvalidDataError)'):
         video.frames([11])
 
 
