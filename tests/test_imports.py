@@ -49,3 +49,16 @@ def test_hubconf_dependencies_name_what_it_imports():
     # torch.hub.load checks exactly this: every listed package must be importable
     from torch.hub import _check_dependencies
     _check_dependencies(hubconf)
+
+
+def test_an_old_timm_fails_loudly_at_import():
+    code = "import timm; timm.__version__ = '1.0.20'; import csst_zoo"
+    run = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode != 0
+    assert "ImportError: csst-zoo needs timm >= 1.0.31, found timm 1.0.20" in run.stderr
+    assert "pip install -U 'timm>=1.0.31'" in run.stderr
+    from csst_zoo._checks import MIN_TIMM, check_timm_version
+    for ok in (MIN_TIMM, '1.0.32.dev0', '2.0'):
+        check_timm_version(ok)
+    pyproject = (ROOT / 'pyproject.toml').read_text()
+    assert f'"timm>={MIN_TIMM}"' in pyproject  # the pin and the check agree
