@@ -1,10 +1,6 @@
 """csst-zoo: CSST-Net, its baselines (C2D, C3D, C3D-g, P3D) and rivals (TSM, GST, TAM) as timm-style video models."""
-import timm as _timm
-
-from ._checks import check_timm_version as _check_timm_version
+from . import _checks  # noqa: F401  (first: on a too old timm, the import fails here with a clear message)
 from .version import __version__
-
-_check_timm_version(_timm.__version__)
 from .layers import C2DConv, C3DConv
 from .families import FAMILIES
 from .families.csst import CSSTConv, pfff

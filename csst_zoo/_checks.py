@@ -1,4 +1,6 @@
-"""Argument checks shared by the layers, models, data and tools."""
+"""Argument checks shared by the layers, models, data and tools, and the check of timm's version
+(run when csst_zoo is imported)."""
+import timm
 
 __all__ = ['check_positive_int', 'check_timm_version', 'MIN_TIMM']
 
@@ -23,3 +25,6 @@ def check_timm_version(version: str) -> None:
     if too_old:
         raise ImportError(f"csst-zoo needs timm >= {MIN_TIMM}, found timm {version} (older versions load a random "
                           f"first conv for in_chans != 3): pip install -U 'timm>={MIN_TIMM}'")
+
+
+check_timm_version(timm.__version__)
