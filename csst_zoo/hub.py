@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Optional, Sequence
 
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from timm.models import filter_pretrained_cfg, get_pretrained_cfg
 
 from . import paper
@@ -71,10 +72,6 @@ def model_config(model: VideoResNet, labels: Optional[Sequence[str]] = None,
     return config
 
 
-def _yaml_list(key: str, items) -> str:
-    return f'{key}:\n' + ''.join(f'- {i}\n' for i in items) if items else ''
-
-
 def _release(family, origin: Optional[dict]):
     """The authors' published checkpoint a converted checkpoint came from, if it is a known one."""
     releases = family.official.releases if origin and family.official else ()
@@ -102,16 +99,14 @@ def model_card(config: dict, repo_id: Optional[str] = None, dataset: Optional[st
         who, data_id, data_name = 'the paper', 'something-something-v1', 'Something-Something V1'
         views = f'{t} frames, 1 clip x centre crop'
         reported = paper.reported_results(arch, model.family_args, t, config['num_classes'])
-    model_index, datasets = '', [dataset] if dataset else []
+    datasets = [dataset] if dataset else []
+    eval_results = [
+        EvalResult(task_type='video-classification', dataset_type=data_id, dataset_name=data_name,
+                   metric_type=k.replace('top', 'top-'), metric_value=v, verified=False,
+                   metric_name=f'{k.replace("top", "Top-")} (reported by {who}, not measured on this checkpoint)')
+        for k, v in reported.items()]
     if reported:
         datasets = datasets or [data_id]
-        metrics = ''.join(
-            f'      - type: {k.replace("top", "top-")}\n        value: {v}\n        name: {k.replace("top", "Top-")} '
-            f'(reported by {who}, not measured on this checkpoint)\n        verified: false\n'
-            for k, v in reported.items())
-        model_index = (f'model-index:\n- name: {arch}\n  results:\n  - task:\n      type: video-classification\n'
-                       f'    dataset:\n      type: {data_id}\n      name: {data_name}\n'
-                       f'    metrics:\n{metrics}')
         shown = ', '.join(f'{k.replace("top", "Top-")} {v}%' for k, v in reported.items())
         results = (f'Reported by {who} for this configuration on {data_name} ({views} at test): {shown}. These '
                    f'are their figures, marked `verified: false` in the metadata; they were not measured on this '
@@ -125,10 +120,15 @@ def model_card(config: dict, repo_id: Optional[str] = None, dataset: Optional[st
     labels = config.get('label_names')
     label_text = (f'names in `config.json` (`model.pretrained_cfg["label_names"]`), e.g. '
                   f'{", ".join(repr(n) for n in labels[:3])}' if labels else 'no class names were saved')
-    template = string.Template(resources.files(__package__).joinpath('model_card.md').read_text(encoding='utf-8'))
-    return template.substitute(
+    # The Hub's own metadata classes write (and check) the YAML header, model-index included.
+    metadata = ModelCardData(
+        library_name='timm', pipeline_tag='video-classification',
+        tags=['video-classification', 'action-recognition', 'csst-zoo', 'timm'],
         license=cfg.get('license') or 'apache-2.0', base_model=get_pretrained_cfg(arch).hf_hub_id,
-        datasets=_yaml_list('datasets', datasets), model_index=model_index, architecture=arch,
+        datasets=datasets or None, model_name=arch if eval_results else None, eval_results=eval_results or None)
+    template = string.Template(resources.files(__package__).joinpath('model_card.md').read_text(encoding='utf-8'))
+    body = template.substitute(
+        base_model=get_pretrained_cfg(arch).hf_hub_id, architecture=arch,
         family_name=family.title, family_description=family.description, paper=family.paper,
         initialisation=family.initialisation, version=__version__,
         num_classes=config['num_classes'], model_args=', '.join(f'{k}={v!r}' for k, v in args.items()),
@@ -138,6 +138,7 @@ def model_card(config: dict, repo_id: Optional[str] = None, dataset: Optional[st
         length_note=(f'exactly {t}: the model is built for one clip length' if model.fixed_num_frames
                      else 'T is read from the input, so other lengths run'),
         repo_id=repo_id or 'ORG/REPO')
+    return str(ModelCard(f'---\n{metadata.to_yaml()}\n---\n\n{body}'))
 
 
 def save_pretrained(

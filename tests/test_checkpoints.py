@@ -211,7 +211,8 @@ def test_push_to_hub_uploads_the_saved_files(tmp_path, monkeypatch):
     csst_zoo.push_to_hub(model, 'me/csst-test', labels=LABELS, commit_message='first')
     assert uploaded['kwargs']['repo_id'] == 'me/csst-test' and uploaded['kwargs']['commit_message'] == 'first'
     card = uploaded['README.md'].decode()
-    assert card.startswith('---\nlibrary_name: timm\npipeline_tag: video-classification\n')
+    metadata = huggingface_hub.ModelCard(card).data
+    assert (metadata.library_name, metadata.pipeline_tag) == ('timm', 'video-classification')
     assert "csst_zoo.create_model('hf-hub:me/csst-test')" in card
     assert json.loads(uploaded['config.json'])['label_names'] == LABELS
 
