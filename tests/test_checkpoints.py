@@ -181,7 +181,8 @@ def test_hub_repo_with_only_pickle_weights(saved, tmp_path):
     (saved / 'model.safetensors').unlink()
     torch.save({}, saved / 'pytorch_model.bin')
     make_hub_cache(tmp_path / 'cache', 'org/pickled', saved)
-    with pytest.raises(FileNotFoundError, match='model.safetensors .*reads only model.safetensors weights, never pickles'):
+    with pytest.raises(FileNotFoundError,
+                       match='model.safetensors .*reads only model.safetensors weights, never pickles'):
         csst_zoo.create_model('hf-hub:org/pickled', cache_dir=tmp_path / 'cache', local_files_only=True)
 
 

@@ -45,7 +45,8 @@ def test_segment_indices_errors():
 @pytest.mark.parametrize('kind', ['frames', '.webm', '.mp4'])
 def test_readers_return_the_requested_frames(kind, tmp_path):
     frames = frames_of(10)
-    path = write_frame_folder(tmp_path / 'v', frames) if kind == 'frames' else write_video(tmp_path / f'v{kind}', frames)
+    path = (write_frame_folder(tmp_path / 'v', frames) if kind == 'frames'
+            else write_video(tmp_path / f'v{kind}', frames))
     video = open_video(path)
     assert video.num_frames == 10
     out = video.frames(torch.tensor([7, 2, 2]))

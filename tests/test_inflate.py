@@ -169,7 +169,8 @@ def test_checkpoint_path_video_checkpoint_and_errors(tmp_path):
     clip = torch.randn(1, 3, 2, 32, 32)
     with torch.no_grad():
         assert torch.equal(loaded(clip), trained(clip))
-    with pytest.raises(ValueError, match="checkpoint does not fit c3d_resnet18: it has no tensor 'layer1.0.conv1.weight'"):
+    with pytest.raises(ValueError,
+                       match="checkpoint does not fit c3d_resnet18: it has no tensor 'layer1.0.conv1.weight'"):
         csst_zoo.create_model('c3d_resnet18', num_classes=5, checkpoint_path=str(path))
     with pytest.raises(ValueError, match="'fc.weight' has shape \\(5, 512\\), the model needs \\(7, 512\\)"):
         csst_zoo.create_model('csst_resnet18', num_classes=7, checkpoint_path=str(path))

@@ -16,7 +16,10 @@ from conftest import n_params
     (64, 128, 0.5, 2),
 ])
 def test_param_counts_match_table1(c_in, c_out, alpha, g):
-    assert n_params(CSSTConv(c_in, c_out, alpha=alpha, groups=g)) == table1_params('csst', c_in, c_out, alpha=alpha, groups=g)
+    # the paper's formula by hand at the defaults: (9 / 2 + 27 / 4 + 1 / 2) 64 64 = 48128
+    assert table1_params('csst', 64, 64) == 48128
+    assert (n_params(CSSTConv(c_in, c_out, alpha=alpha, groups=g))
+            == table1_params('csst', c_in, c_out, alpha=alpha, groups=g))
     assert n_params(C2DConv(c_in, c_out)) == table1_params('c2d', c_in, c_out)
     assert n_params(C3DConv(c_in, c_out)) == table1_params('c3d', c_in, c_out)
     assert n_params(C3DConv(c_in, c_out, groups=g)) == table1_params('c3dg', c_in, c_out, groups=g)
@@ -76,7 +79,8 @@ def test_pfff_matches_equations_4_to_6():
         gamma = 1.0 - beta
         expected = beta * u1[0, c] + gamma * u2[0, c]  # Eq. 6
         torch.testing.assert_close(y[0, c], expected, rtol=1e-6, atol=1e-6)
-    assert math.isclose(math.exp(3) / (math.exp(1) + math.exp(3)), 0.8807970779778823)
+    # by hand, channel 0, first element: beta = e^3 / (e^1 + e^3) = 0.880797..., U1 = 1, U2 = -0.5
+    assert math.isclose(y[0, 0, 0, 0, 0].item(), 0.8807970779778823 - 0.5 * (1 - 0.8807970779778823), rel_tol=1e-6)
 
 
 def test_pfff_is_stable_for_large_activations():
@@ -104,11 +108,19 @@ def test_csst_splits_temporal_first():
     conv = CSSTConv(8, 4, alpha=0.25)
     assert (conv.temporal_channels, conv.spatial_channels) == (2, 6)
     assert conv.spatial.in_channels == 6 and conv.temporal.in_channels == 2 and conv.pointwise.in_channels == 2
-    # Changing the first 2 channels must not change the spatial branch's output.
+    # Through forward: with the temporal branch silenced the output depends only on channels 2-7,
+    # with the spatial branch silenced only on channels 0-1 (Eq. 2: the first alpha C_in are temporal).
     x = torch.randn(1, 8, 3, 5, 5)
-    x2 = x.clone()
-    x2[:, :2] += 1
-    torch.testing.assert_close(conv.spatial(x[:, 2:]), conv.spatial(x2[:, 2:]))
+    first, rest = x.clone(), x.clone()
+    first[:, :2] += 1
+    rest[:, 2:] += 1
+    with torch.no_grad():
+        for silenced, unchanged, changed in ((('temporal', 'pointwise'), first, rest), (('spatial',), rest, first)):
+            for name in silenced:
+                getattr(conv, name).weight.zero_()
+            torch.testing.assert_close(conv(unchanged), conv(x))
+            assert not torch.allclose(conv(changed), conv(x))
+            conv = CSSTConv(8, 4, alpha=0.25)
 
 
 @pytest.mark.parametrize('kwargs, message', [

@@ -77,7 +77,9 @@ def test_tam_matches_its_definition_and_kernel_shapes():
 
 def test_tam_conv_counts_its_params_and_refuses_other_lengths():
     conv = TAMConv(64, 64, num_frames=8)
-    assert n_params(conv) == FAMILIES['tam'].conv_params(64, 64, num_frames=8)
+    # by hand: 3x3 conv 9 * 64 * 64 = 36864; global branch Linear(8, 16) 128 + BN(16) 32 + Linear(16, 3) 48;
+    # local branch Conv1d(64, 16, 3) 3072 + BN(16) 32 + Conv1d(16, 64, 1) 1024
+    assert n_params(conv) == FAMILIES['tam'].conv_params(64, 64, num_frames=8) == 36864 + 208 + 4128
     with pytest.raises(ValueError, match='num_frames=8 frames.*T=6'):
         conv(torch.randn(1, 64, 6, 4, 4))
 
