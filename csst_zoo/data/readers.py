@@ -110,13 +110,11 @@ class VideoFile:
     def __init__(self, path):
         import av
         self.path = Path(path)
-        self._av = av
         try:
             with av.open(str(self.path)) as container:
                 if not container.streams.video:
                     raise VideoReadError(f'{self.path} has no video stream')
                 stream = container.streams.video[0]
-                self.height, self.width = stream.codec_context.height, stream.codec_context.width
                 self.average_rate = float(stream.average_rate) if stream.average_rate else None
                 self.num_frames = stream.frames or sum(1 for p in container.demux(stream) if p.size)
         except (av.FFmpegError, OSError) as e:
@@ -129,7 +127,7 @@ class VideoFile:
         """Presentation time of every frame in seconds from the first (a variable frame rate
         gives uneven steps), from one pass over the packets without decoding."""
         if self._times is None:
-            av = self._av
+            import av
             try:
                 with av.open(str(self.path)) as container:
                     stream = container.streams.video[0]
@@ -149,7 +147,7 @@ class VideoFile:
     def decode(self, wanted: Sequence[int], short_side: Optional[int] = None) -> Iterator[Tuple[int, torch.Tensor]]:
         """``(index, uint8 frame (3, H, W))`` for the increasing indices ``wanted``: one decoding
         pass that stops after the last of them and converts only those."""
-        av = self._av
+        import av
         if not wanted:
             return
         pending = iter(wanted)

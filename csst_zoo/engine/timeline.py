@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from .._checks import check_positive_int
 from .._io import staged_files, write_atomic
-from ..data import VideoReadError, eval_transform, open_video, segment_indices
+from ..data import eval_transform, open_video, segment_indices
 
 __all__ = ['Span', 'Timeline', 'parse_span', 'window_bounds', 'predict_timeline', 'check_outputs']
 
@@ -201,11 +201,12 @@ def predict_timeline(
     kept, batch, probs = {}, [], [None] * len(bounds)
     pending = deque(sorted(range(len(bounds)), key=lambda w: (int(picks[w][-1]), w)))
 
-    def run(batch):
-        clips = transform.normalize(torch.stack([clip for _, clip in batch]))
+    def run(items):
+        clips = transform.normalize(torch.stack([clip for _, clip in items]))
         out = model(clips.to(device)).float().softmax(dim=1).cpu()
-        for (w, _), p in zip(batch, out):
+        for (w, _), p in zip(items, out):
             probs[w] = p
+        bar.update(len(items))
 
     bar = tqdm(total=len(bounds), unit='window', desc='timeline', disable=not progress)
     wanted = sorted(set(torch.cat(picks).tolist()))
@@ -216,17 +217,13 @@ def predict_timeline(
             batch.append((w, torch.stack([kept[j] for j in picks[w].tolist()])))
             if len(batch) == batch_size:
                 run(batch)
-                bar.update(len(batch))
                 batch = []
         first_needed = min((int(picks[w][0]) for w in pending), default=math.inf)
         for j in [j for j in kept if j < first_needed]:
             del kept[j]
     if batch:
         run(batch)
-        bar.update(len(batch))
     bar.close()
-    if pending:
-        raise VideoReadError(f'{video}: decoding ended before frame {int(picks[pending[0]][-1])}')
     names = model.pretrained_cfg.get('label_names') or [str(i) for i in range(len(probs[0]))]
     spans = None
     if times is not None:
