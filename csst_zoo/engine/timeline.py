@@ -166,7 +166,7 @@ def predict_timeline(
         window: Union[str, Span] = '2s',
         stride: Union[str, Span] = '1s',
         fps: Optional[float] = None,
-        batch_size: int = 2,
+        batch_size: int = 1,
         progress: bool = False,
 ) -> Timeline:
     """Classify ``video`` (a file, or a frame folder with its frame rate ``fps``) in windows of
