@@ -24,21 +24,21 @@ allocator's figures.
 """
 import argparse
 import json
-import multiprocessing
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from queue import Empty
+from datetime import datetime, timezone
 from typing import Callable, NamedTuple
 
 import torch
 
 import csst_zoo
+from csst_zoo._io import write_atomic
 from csst_zoo.export import export_model, load_exported
 from csst_zoo.profiling import count_flops, count_params
+from _measure import device_name, freed_memory_returned, in_fresh_process, proc_status, reset_peak_rss
 
 
 def parse_args(argv=None):
@@ -60,6 +60,7 @@ def parse_args(argv=None):
     p.add_argument('--peak', help='the device\'s peak multiply-adds/s in G, as FP32 or FP32,BF16; measured '
                                   'with a large channels-last 3x3 conv when not given')
     p.add_argument('--no-memory', action='store_true', help='skip the peak-memory measurement')
+    p.add_argument('-o', '--output', help='also write the table here (atomically)')
     p.add_argument('--format', choices=('markdown', 'json'), default='markdown')
     args = p.parse_args(argv)
     for name in ('batch', 'frames', 'size', 'threads', 'rounds', 'processes'):
@@ -216,32 +217,6 @@ def measure_peak(device, seconds=1.0):
     return peak
 
 
-def _proc_status(key):
-    with open('/proc/self/status') as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key + ':'))
-
-
-def in_fresh_process(target, *args):
-    """``target(*args)`` run in a new (spawned) interpreter; its return value, or an error if it died."""
-    ctx = multiprocessing.get_context('spawn')
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(target, args, queue))
-    proc.start()
-    while True:
-        try:
-            value = queue.get(timeout=1)
-            break
-        except Empty:
-            if not proc.is_alive():
-                raise RuntimeError(f'{target.__name__} died in its process (exit code {proc.exitcode})') from None
-    proc.join()
-    return value
-
-
-def _child(target, args, queue):
-    queue.put(target(*args))
-
-
 def _time_runs_alone(runs, args):
     torch.set_num_threads(args.threads)
     return time_runs(runs, args)
@@ -257,16 +232,15 @@ def timed(runs, args):
 
 def _peak_memory_child(key, args):
     torch.set_num_threads(args.threads)
-    start = _proc_status('VmRSS')
+    start = proc_status('VmRSS')
     run, x = build(*key, args)
     with torch.inference_mode():
         for _ in range(2):
             run(x)  # warm-up: kernels, primitives, arenas and caches are created once
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')  # resets the peak RSS (VmHWM) of this process
-        before = _proc_status('VmRSS')
+        reset_peak_rss()
+        before = proc_status('VmRSS')
         run(x)
-        return before - start, _proc_status('VmHWM') - before
+        return before - start, proc_status('VmHWM') - before
 
 
 def peak_memory(key, args):
@@ -286,27 +260,9 @@ def peak_memory(key, args):
             return base - start, torch.cuda.max_memory_allocated() - base
     if not os.path.exists('/proc/self/clear_refs'):
         return None, None  # the CPU measurement needs Linux's resettable peak RSS
-    # With glibc's mmap threshold pinned, freed activation blocks go back to the OS, so the
-    # resident set follows the live tensors and its peak is the forward's peak memory.
-    env = dict(os.environ)
-    os.environ['MALLOC_MMAP_THRESHOLD_'] = '65536'
-    try:
+    # freed activation blocks go back to the OS: the resident set follows the live tensors
+    with freed_memory_returned():
         return in_fresh_process(_peak_memory_child, key, args)
-    finally:
-        os.environ.clear()
-        os.environ.update(env)
-
-
-def device_name(device):
-    if device == 'cuda':
-        return torch.cuda.get_device_name()
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
-    return f'{cpu} (CPU), {torch.get_num_threads()} threads'
 
 
 def main(argv=None):
@@ -342,18 +298,26 @@ def main(argv=None):
                 peak_gmacs_per_s={k: v / 1e9 for k, v in peak.items()},
                 peak_source='--peak' if args.peak else '3x3 conv, 256 channels, 8x56x56, channels-last')
     if args.format == 'json':
-        json.dump(dict(meta=meta, rows=rows), sys.stdout, indent=2)
-        print()
-        return
+        text = json.dumps(dict(meta=meta, rows=rows), indent=2) + '\n'
+    else:
+        text = render(args, meta, rows)
+    sys.stdout.write(text)
+    if args.output:
+        write_atomic(args.output, text)
+
+
+def render(args, meta, rows) -> str:
     peaks = ', '.join(f'{k} {v:.0f}' for k, v in meta['peak_gmacs_per_s'].items())
     timing = f'median of {args.rounds} interleaved rounds'
     if args.processes > 1:
         timing = f'median over {args.processes} processes of the {timing} in each; ratio ranges over the processes'
-    print(f"Device: {meta['device']}; torch {meta['torch']}; input {args.batch}x3x{args.frames}x{args.size}x"
-          f"{args.size}; {timing}; peak G multiply-adds/s: {peaks} ({meta['peak_source']})\n")
-    print('| model | runtime | precision | GFLOPs | latency (ms) | speed-up vs eager | G multiply-adds/s '
-          '| share of peak | ratio to C2D | held memory (MB) | forward memory (MB) |')
-    print('|---|---|---|---|---|---|---|---|---|---|---|')
+    command = 'python benchmarks/speed.py' + ''.join(f' {a}' for a in sys.argv[1:])
+    lines = [f"`{command}`, {datetime.now(timezone.utc):%Y-%m-%d}. Device: {meta['device']}; torch {meta['torch']}; "
+             f"input {args.batch}x3x{args.frames}x{args.size}x{args.size}; {timing}; peak G multiply-adds/s: {peaks} "
+             f"({meta['peak_source']})", '',
+             '| model | runtime | precision | GFLOPs | latency (ms) | speed-up vs eager | G multiply-adds/s '
+             '| share of peak | ratio to C2D | held memory (MB) | forward memory (MB) |',
+             '|---|---|---|---|---|---|---|---|---|---|---|']
 
     def fmt(value, spec):
         return '-' if value is None else format(value, spec)
@@ -362,9 +326,10 @@ def main(argv=None):
         spread = row['ratio_to_c2d_per_process']
         return f"{row['ratio_to_c2d']:.3f}" + (f' ({min(spread):.3f}-{max(spread):.3f})' if spread else '')
     for r in rows:
-        print(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['gflops']:.2f} | {r['latency_ms']:.1f} "
-              f"| {fmt(r['speedup_vs_eager'], '.2f')} | {r['gmacs_per_s']:.0f} | {fmt(r['peak_share'], '.0%')} "
-              f"| {ratio(r)} | {fmt(r['held_memory_mb'], '.0f')} | {fmt(r['forward_memory_mb'], '.0f')} |")
+        lines.append(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['gflops']:.2f} | {r['latency_ms']:.1f} "
+                     f"| {fmt(r['speedup_vs_eager'], '.2f')} | {r['gmacs_per_s']:.0f} | {fmt(r['peak_share'], '.0%')} "
+                     f"| {ratio(r)} | {fmt(r['held_memory_mb'], '.0f')} | {fmt(r['forward_memory_mb'], '.0f')} |")
+    return '\n'.join(lines) + '\n'
 
 
 if __name__ == '__main__':

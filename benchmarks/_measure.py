@@ -1,0 +1,72 @@
+"""Measuring helpers shared by the benchmarks: fresh processes, resident memory, the device's name."""
+import multiprocessing
+import os
+import platform
+from contextlib import contextmanager
+from queue import Empty
+
+import torch
+
+__all__ = ['proc_status', 'reset_peak_rss', 'in_fresh_process', 'freed_memory_returned', 'device_name']
+
+
+def proc_status(key: str) -> int:
+    """A byte figure of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) of this process (Linux)."""
+    with open('/proc/self/status') as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key + ':'))
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak resident set (VmHWM); False where Linux's clear_refs is missing."""
+    if not os.path.exists('/proc/self/clear_refs'):
+        return False
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
+    return True
+
+
+def _child(target, args, queue):
+    queue.put(target(*args))
+
+
+def in_fresh_process(target, *args):
+    """``target(*args)`` run in a new (spawned) interpreter; its return value, or an error if it died."""
+    ctx = multiprocessing.get_context('spawn')
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(target, args, queue))
+    proc.start()
+    while True:
+        try:
+            value = queue.get(timeout=1)
+            break
+        except Empty:
+            if not proc.is_alive():
+                raise RuntimeError(f'{target.__name__} died in its process (exit code {proc.exitcode})') from None
+    proc.join()
+    return value
+
+
+@contextmanager
+def freed_memory_returned():
+    """Processes started inside pin glibc's mmap threshold, so that freed blocks (frames,
+    activations) go back to the OS: their resident set follows the live memory, and its peak
+    is the peak of what they held."""
+    env = dict(os.environ)
+    os.environ['MALLOC_MMAP_THRESHOLD_'] = '65536'
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(env)
+
+
+def device_name(device: str) -> str:
+    if device == 'cuda':
+        return torch.cuda.get_device_name()
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    return f'{cpu} (CPU), {torch.get_num_threads()} threads'
