@@ -16,12 +16,15 @@ import argparse
 import contextlib
 import sys
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 import torchvision
 
+from csst_zoo._io import write_atomic
 from csst_zoo.convert import convert_checkpoint
+from _measure import device_name
 
 
 @contextlib.contextmanager
@@ -118,12 +121,13 @@ def main(argv=None) -> int:
     p.add_argument('--classes', type=int, default=174)
     p.add_argument('--size', type=int, default=224)
     p.add_argument('--atol', type=float, default=1e-4)
+    p.add_argument('-o', '--output', help='also write the results as a markdown table here (atomically)')
     args = p.parse_args(argv)
     chosen = [n for n in BUILDERS if getattr(args, n)]
     if not chosen:
         p.error('give at least one of --tsm, --gst, --tam (a clone of the official repository)')
     torch.manual_seed(0)
-    failed = False
+    failed, rows = False, []
     for name in chosen:
         net, filename = BUILDERS[name](getattr(args, name), args.frames, args.classes)
         randomise(net)
@@ -140,6 +144,16 @@ def main(argv=None) -> int:
         print(f'{name}: {model.pretrained_cfg["architecture"]}, {args.frames} frames, {args.size}x{args.size}, '
               f'{args.classes} classes: max |logit difference| {diff:.2e} (logits up to {theirs.abs().max():.2f}; '
               f'allowed {args.atol:g})')
+        rows.append(f'| {name} | {model.pretrained_cfg["architecture"]} | {getattr(args, name).name} | '
+                    f'{diff:.1e} | {theirs.abs().max():.2f} |')
+    if args.output:
+        command = 'python benchmarks/official_parity.py' + ''.join(f' {a}' for a in sys.argv[1:])
+        write_atomic(args.output, '\n'.join([
+            f'`{command}` on {device_name("cpu")}, torch {torch.__version__}, '
+            f'{datetime.now(timezone.utc):%Y-%m-%d}: float32, {args.frames}x{args.size}x{args.size} clips, '
+            f'{args.classes} classes, random weights and BatchNorm statistics; allowed difference {args.atol:g}.',
+            '', "| method | csst-zoo model | authors' code (clone) | max abs logit difference | max abs logit |",
+            '|---|---|---|---:|---:|', *rows]) + '\n')
     return 1 if failed else 0
 
 

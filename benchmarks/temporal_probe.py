@@ -1,6 +1,6 @@
 """Temporal-reasoning probe: which conv families can tell a clip from its time reversal?
 
-    python benchmarks/temporal_probe.py                        # C2D, C3D, P3D, C3D-g, CSST ResNet18
+    python benchmarks/temporal_probe.py                        # C2D, C3D, P3D, C3D-g, CSST, TSM ResNet18
     python benchmarks/temporal_probe.py --families c2d,csst --epochs 3 --seeds 3 --format json
 
 A synthetic data set, generated from a seed: every clip shows one object (random colour, size
@@ -23,6 +23,7 @@ import math
 import statistics
 import sys
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -30,8 +31,10 @@ import torch.nn.functional as F
 from torchvision.io import write_png
 
 from csst_zoo import FAMILIES as ALL_FAMILIES, create_model
+from csst_zoo._io import write_atomic
 from csst_zoo.engine import TrainConfig, fit
 from csst_zoo.profiling import count_flops, count_params
+from _measure import device_name
 
 FAMILIES = ('c2d', 'c3d', 'p3d', 'c3dg', 'csst', 'tsm')  # the default; any family may be chosen
 
@@ -117,6 +120,7 @@ def parse_args(argv=None):
     p.add_argument('--workers', type=int, default=0)
     p.add_argument('--output', help='keep the data set and training logs here (default: a temporary folder)')
     p.add_argument('--format', choices=('markdown', 'json'), default='markdown')
+    p.add_argument('--out', help='also write the table here (atomically)')
     p.add_argument('--no-progress', action='store_true')
     args = p.parse_args(argv)
     args.families = [f.strip() for f in args.families.split(',') if f.strip()]
@@ -176,20 +180,28 @@ def main(argv=None):
                 epochs=args.epochs, seeds=list(range(args.seed, args.seed + args.seeds)), lr=args.lr,
                 batch_size=args.batch_size, threads=torch.get_num_threads())
     if args.format == 'json':
-        json.dump(dict(meta=meta, rows=rows), sys.stdout, indent=2)
-        print()
-        return
+        text = json.dumps(dict(meta=meta, rows=rows), indent=2) + '\n'
+    else:
+        text = render(args, meta, rows)
+    sys.stdout.write(text)
+    if args.out:
+        write_atomic(args.out, text)
+
+
+def render(args, meta, rows) -> str:
     spread = args.seeds > 1
-    print(f"{args.train_clips} training / {args.val_clips} held-out clips of {args.frames}x{args.size}x{args.size}, "
-          f"{args.epochs} epochs, seeds {meta['seeds']}, {meta['threads']} threads; chance = "
-          f"{meta['chance_top1']:.0f}%\n")
-    print(f"| model | held-out top-1 (%){' mean ± std' if spread else ''} | params (M) | GFLOPs "
-          f"({args.frames}x{args.size}x{args.size}) | s / epoch |")
-    print('|---|---|---|---|---|')
+    command = 'python benchmarks/temporal_probe.py' + ''.join(f' {a}' for a in sys.argv[1:])
+    lines = [f"`{command}` on {device_name('cpu')}, torch {torch.__version__}, "
+             f"{datetime.now(timezone.utc):%Y-%m-%d}: {args.train_clips} training / {args.val_clips} held-out clips "
+             f"of {args.frames}x{args.size}x{args.size}, {args.epochs} epochs, seeds {meta['seeds']}; chance = "
+             f"{meta['chance_top1']:.0f}%", '',
+             f"| model | held-out top-1 (%){' mean ± std' if spread else ''} | params (M) | GFLOPs "
+             f"({args.frames}x{args.size}x{args.size}) | s / epoch |", '|---|---|---|---|---|']
     for r in rows:
         top1 = f"{r['top1_mean']:.1f} ± {r['top1_std']:.1f}" if spread else f"{r['top1_mean']:.1f}"
-        print(f"| {model_name(r['family'])} | {top1} | {r['params_m']:.2f} | {r['gflops']:.3f} | "
-              f"{r['epoch_seconds']:.1f} |")
+        lines.append(f"| {model_name(r['family'])} | {top1} | {r['params_m']:.2f} | {r['gflops']:.3f} | "
+                     f"{r['epoch_seconds']:.1f} |")
+    return '\n'.join(lines) + '\n'
 
 
 if __name__ == '__main__':

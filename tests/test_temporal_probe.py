@@ -1,5 +1,4 @@
 """The temporal probe's data: classes are exact time reversals; a tiny run gives the JSON table."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -8,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import load_benchmark
+
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location('temporal_probe', ROOT / 'benchmarks' / 'temporal_probe.py')
-probe = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(probe)
+probe = load_benchmark('temporal_probe')
 
 
 @pytest.mark.parametrize('motion', probe.MOTIONS)
