@@ -114,14 +114,13 @@ def eval_command(args) -> None:
 
 
 def _return_freed_memory() -> None:
-    """On glibc, serve every allocation of 1 MiB or more (decoded frames, activations) with mmap, so
-    that it goes back to the OS when freed. glibc's default threshold adapts upwards after such
-    frees and moves them onto the heap, whose fragments then grow with every decoded frame: a
-    10-minute video peaked 4% above a 1-minute one, the same with this setting (measured with
-    benchmarks/predict_memory.py)."""
+    """On glibc, serve every allocation of 128 KiB or more (decoded and cropped frames, activations)
+    with mmap, so that it goes back to the OS when freed. glibc's default threshold adapts upwards
+    after such frees and moves them onto the heap, whose fragments then grow with every frame, so
+    that a long video would peak higher than a short one (benchmarks/predict_memory.py)."""
     if sys.platform.startswith('linux'):
         try:
-            ctypes.CDLL('libc.so.6').mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+            ctypes.CDLL('libc.so.6').mallopt(-3, 1 << 17)  # M_MMAP_THRESHOLD
         except (OSError, AttributeError):
             pass  # another C library: no adaptive threshold to pin
 
