@@ -27,7 +27,8 @@ G, M = 1e9, 1e6
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--tables', default='1,2,3,4,5', help='comma-separated table numbers (1-5)')
+    p.add_argument('--tables', default='1,2,3,4,5',
+                   help="comma-separated tables: the paper's 1-5, and 'models' (every registered model)")
     p.add_argument('--format', choices=('markdown', 'csv', 'json'), default='markdown')
     p.add_argument('--out', help='write to this file (atomically) instead of stdout')
     p.add_argument('--accuracy', help='JSON file {row id: Top-1 %%} used for gamma/eta instead of the paper\'s')
@@ -38,12 +39,10 @@ def parse_args(argv=None):
     p.add_argument('--all-ops', action='store_true',
                    help='also count ReLU, residual additions and max pooling (not in fvcore or the paper)')
     args = p.parse_args(argv)
-    try:
-        args.tables = sorted({int(t) for t in args.tables.split(',') if t.strip()})
-    except ValueError:
-        p.error(f'--tables takes numbers from 1 to 5 separated by commas, got {args.tables!r}')
-    if not args.tables or not set(args.tables) <= {1, 2, 3, 4, 5}:
-        p.error(f'--tables takes numbers from 1 to 5 separated by commas, got {args.tables}')
+    chosen = [int(t) if t.strip().isdigit() else t.strip() for t in args.tables.split(',') if t.strip()]
+    if not chosen or not set(chosen) <= set(TABLES):
+        p.error(f"--tables takes numbers from 1 to 5 and 'models', separated by commas, got {args.tables!r}")
+    args.tables = [t for t in TABLES if t in chosen]
     for name in ('frames', 'size', 'num_classes'):
         if getattr(args, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be >= 1')
@@ -172,9 +171,9 @@ def table4(args, profile):
         row['flops_g'] = profile(row['id'])['flops'] / G
         if row['id'] == 'p3d_resnet50':
             row['note'] = ('plain cascaded P3D (1x3x3 then 3x1x1); the printed 29.40M matches no P3D layout '
-                           'tried (see README)')
+                           'tried (docs/paper-tables.md)')
     return dict(title='Table 4: ResNet50 families, baseline C2D; eta = dTop-1% / dParams% (Eq. 9). '
-                      'P3D: plain cascaded P3D, see README', rows=rows)
+                      'P3D: plain cascaded P3D, see docs/paper-tables.md', rows=rows)
 
 
 def table5(args, profile):
@@ -211,7 +210,22 @@ def table5(args, profile):
                       '(params counted with the head each printed count implies: head_classes)', rows=rows)
 
 
-TABLES = {1: table1, 2: table2, 3: table3, 4: table4, 5: table5}
+def models_table(args, profile):
+    """Params and FLOPs of every registered model, one row per family, one column per depth."""
+    depths = sorted({d for family in FAMILIES.values() for d in family.depths})
+    rows = []
+    for name, family in FAMILIES.items():
+        row = dict(family=family.title, model=f'{name}_resnet*')
+        for depth in depths:
+            if depth in family.depths:
+                result = profile(f'{name}_resnet{depth}')
+                row[f'ResNet{depth}'] = f"{result['params'] / M:.2f}M / {result['flops'] / G:.2f}G"
+        rows.append(row)
+    return dict(title=f'Models: parameters / FLOPs (fvcore multiply-adds) at {args.frames}x{args.size}x{args.size} '
+                      f'with {args.num_classes} classes', rows=rows)
+
+
+TABLES = {1: table1, 2: table2, 3: table3, 4: table4, 5: table5, 'models': models_table}
 
 
 def fmt(v):
@@ -235,9 +249,9 @@ def to_markdown(tables):
 
 def to_csv(tables):
     out = io.StringIO()
-    for number, t in tables.items():
+    for t in tables.values():
         cols = list(dict.fromkeys(k for r in t['rows'] for k in r))
-        out.write(f"# Table {number}: {t['title']}\n")
+        out.write(f"# {t['title']}\n")
         writer = csv.DictWriter(out, fieldnames=cols, lineterminator='\n')
         writer.writeheader()
         writer.writerows({k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in r.items()} for r in t['rows'])
@@ -252,7 +266,7 @@ def plot(tables, path, profile):
         import matplotlib.pyplot as plt
     except ImportError:
         raise SystemExit('--plot needs matplotlib: pip install matplotlib')
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = plt.subplots(figsize=(8, 5))
     points = [(r['id'], profile(r['id'])['flops'] / G, r['top1'], profile(r['id'])['params'] / M)
               for r in tables[4]['rows']]
     for r in tables[5]['rows']:
@@ -262,10 +276,12 @@ def plot(tables, path, profile):
             points.append((f'{name} {frames}f', result['flops'] / G, r['paper_top1'], result['params'] / M))
     for label, flops, top1, params in points:
         ax.scatter(flops, top1, s=params * 20, alpha=0.5)
-        ax.annotate(label, (flops, top1), fontsize=8, ha='center', va='center')
-    ax.set_xlabel('GFLOPs (multiply-adds, fvcore)')
-    ax.set_ylabel('Top-1 (%) on Sth-Sth V1')
-    ax.set_title('Top-1 (reported) vs measured FLOPs, bubble area = measured params (paper Fig. 6)')
+        # labels beside the bubbles: several rivals share almost the same FLOPs
+        ax.annotate(label, (flops, top1), xytext=(8, 0), textcoords='offset points', fontsize=8, va='center')
+    ax.set_xlabel('G multiply-adds per clip (measured, fvcore)')
+    ax.set_ylabel('Top-1 (%) on Something-Something V1 (reported)')
+    ax.set_title("The paper's Figure 6 from measured FLOPs and params (bubble area = params)", fontsize=10)
+    ax.margins(x=0.15, y=0.08)
     fig.tight_layout()
     png = io.BytesIO()
     fig.savefig(png, format='png', dpi=120)

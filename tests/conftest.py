@@ -1,10 +1,37 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope='session')
+def paper_tables():
+    """``benchmarks/flops.py --tables 1,2,3,4,5,models --format json``, run once for the session."""
+    run = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'flops.py'), '--tables', '1,2,3,4,5,models',
+                          '--format', 'json'], capture_output=True, text=True, cwd=ROOT, timeout=1200)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout)['tables']
+
+
+def load_benchmark(name: str):
+    """``benchmarks/NAME.py`` as a module, with benchmarks/ on the path as when it runs as a script."""
+    import importlib.util
+    if str(ROOT / 'benchmarks') not in sys.path:
+        sys.path.insert(0, str(ROOT / 'benchmarks'))
+    spec = importlib.util.spec_from_file_location(f'benchmark_{name}', ROOT / 'benchmarks' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def n_params(module) -> int:

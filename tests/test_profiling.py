@@ -103,10 +103,10 @@ def test_flops_bad_arguments():
         assert res.returncode == 2 and 'error: --' in res.stderr
 
 
-def test_paper_figures_within_one_percent():
+def test_paper_figures_within_one_percent(paper_tables):
     """Every FLOPs/params cell of Tables 2-4 and the 8-frame row of Table 5 within 1% (P3D:
     of the plain P3D variant, 27.64M; the paper prints 29.40M)."""
-    tables = json.loads(run_flops('--tables', '2,3,4,5', '--format', 'json').stdout)['tables']
+    tables = paper_tables
     for r in tables['2']['rows'] + tables['3']['rows']:
         assert abs(r['diff_pct']) < 1, r['id']
     for r in tables['4']['rows']:
