@@ -2,12 +2,17 @@
 import multiprocessing
 import os
 import platform
+import sys
 from contextlib import contextmanager
+from pathlib import Path
 from queue import Empty
 
 import torch
 
-__all__ = ['proc_status', 'reset_peak_rss', 'in_fresh_process', 'freed_memory_returned', 'device_name']
+from csst_zoo._io import write_atomic
+
+__all__ = ['proc_status', 'reset_peak_rss', 'in_fresh_process', 'freed_memory_returned', 'device_name',
+           'command_line', 'emit']
 
 
 def proc_status(key: str) -> int:
@@ -70,3 +75,15 @@ def device_name(device: str) -> str:
     except (OSError, StopIteration):
         pass
     return f'{cpu} (CPU), {torch.get_num_threads()} threads'
+
+
+def command_line() -> str:
+    """How this benchmark was run, for the header of its table: ``python benchmarks/NAME.py ARGS``."""
+    return f'python benchmarks/{Path(sys.argv[0]).name}' + ''.join(f' {a}' for a in sys.argv[1:])
+
+
+def emit(text: str, output=None) -> None:
+    """Print a benchmark's result and, given ``output``, also write it there atomically."""
+    sys.stdout.write(text)
+    if output:
+        write_atomic(output, text)

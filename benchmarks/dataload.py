@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from csst_zoo._io import write_atomic
-from _measure import device_name, freed_memory_returned, in_fresh_process, proc_status, reset_peak_rss
+from _measure import (
+    command_line, device_name, emit, freed_memory_returned, in_fresh_process, proc_status, reset_peak_rss)
 
 FORMATS = ('frames', 'webm', 'mp4')
 
@@ -168,13 +168,11 @@ def main(argv=None):
                                          peak_mb=None if peak is None else peak / 2 ** 20,
                                          workers=math.ceil(seconds / train_per_clip)))
     text = render(rows, args, train_per_clip, device)
-    sys.stdout.write(text)
-    if args.output:
-        write_atomic(args.output, text)
+    emit(text, args.output)
 
 
 def render(rows, args, train_per_clip, device) -> str:
-    command = 'python benchmarks/dataload.py' + ''.join(f' {a}' for a in sys.argv[1:])
+    command = command_line()
     lines = [f'`{command}` on {device}, torch {torch.__version__}, '
              f'{datetime.now(timezone.utc):%Y-%m-%d}. Videos at {args.fps} frames/s, 16:9, '
              f'{args.frames} frames per clip. One training step of {args.model} '

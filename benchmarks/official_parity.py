@@ -24,7 +24,7 @@ import torchvision
 
 from csst_zoo._io import write_atomic
 from csst_zoo.convert import convert_checkpoint
-from _measure import device_name
+from _measure import command_line, device_name
 
 
 @contextlib.contextmanager
@@ -147,7 +147,7 @@ def main(argv=None) -> int:
         rows.append(f'| {name} | {model.pretrained_cfg["architecture"]} | {getattr(args, name).name} | '
                     f'{diff:.1e} | {theirs.abs().max():.2f} |')
     if args.output:
-        command = 'python benchmarks/official_parity.py' + ''.join(f' {a}' for a in sys.argv[1:])
+        command = command_line()
         write_atomic(args.output, '\n'.join([
             f'`{command}` on {device_name("cpu")}, torch {torch.__version__}, '
             f'{datetime.now(timezone.utc):%Y-%m-%d}: float32, {args.frames}x{args.size}x{args.size} clips, '

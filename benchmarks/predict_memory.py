@@ -18,8 +18,7 @@ from pathlib import Path
 
 import torch
 
-from csst_zoo._io import write_atomic
-from _measure import device_name
+from _measure import command_line, device_name, emit
 from dataload import write_video
 
 
@@ -78,13 +77,11 @@ def main(argv=None):
                 print(f'predict ({mode}) on {length:g} s ...', file=sys.stderr, flush=True)
                 rows.append(dict(length=length, mode=mode, peak_mb=peak_rss_of(base + extra) / 2 ** 20))
     text = render(rows, args)
-    sys.stdout.write(text)
-    if args.output:
-        write_atomic(args.output, text)
+    emit(text, args.output)
 
 
 def render(rows, args) -> str:
-    command = 'python benchmarks/predict_memory.py' + ''.join(f' {a}' for a in sys.argv[1:])
+    command = command_line()
     first = {r['mode']: r['peak_mb'] for r in rows if r['length'] == rows[0]['length']}
     lines = [f'`{command}` on {device_name("cpu")}, torch {torch.__version__}, '
              f'{datetime.now(timezone.utc):%Y-%m-%d}: `csst-zoo predict {args.model}` on '

@@ -35,10 +35,10 @@ from typing import Callable, NamedTuple
 import torch
 
 import csst_zoo
-from csst_zoo._io import write_atomic
 from csst_zoo.export import export_model, load_exported
 from csst_zoo.profiling import count_flops, count_params
-from _measure import device_name, freed_memory_returned, in_fresh_process, proc_status, reset_peak_rss
+from _measure import (
+    command_line, device_name, emit, freed_memory_returned, in_fresh_process, proc_status, reset_peak_rss)
 
 
 def parse_args(argv=None):
@@ -301,9 +301,7 @@ def main(argv=None):
         text = json.dumps(dict(meta=meta, rows=rows), indent=2) + '\n'
     else:
         text = render(args, meta, rows)
-    sys.stdout.write(text)
-    if args.output:
-        write_atomic(args.output, text)
+    emit(text, args.output)
 
 
 def render(args, meta, rows) -> str:
@@ -311,7 +309,7 @@ def render(args, meta, rows) -> str:
     timing = f'median of {args.rounds} interleaved rounds'
     if args.processes > 1:
         timing = f'median over {args.processes} processes of the {timing} in each; ratio ranges over the processes'
-    command = 'python benchmarks/speed.py' + ''.join(f' {a}' for a in sys.argv[1:])
+    command = command_line()
     lines = [f"`{command}`, {datetime.now(timezone.utc):%Y-%m-%d}. Device: {meta['device']}; torch {meta['torch']}; "
              f"input {args.batch}x3x{args.frames}x{args.size}x{args.size}; {timing}; peak G multiply-adds/s: {peaks} "
              f"({meta['peak_source']})", '',

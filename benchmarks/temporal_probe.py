@@ -31,10 +31,9 @@ import torch.nn.functional as F
 from torchvision.io import write_png
 
 from csst_zoo import FAMILIES as ALL_FAMILIES, create_model
-from csst_zoo._io import write_atomic
 from csst_zoo.engine import TrainConfig, fit
 from csst_zoo.profiling import count_flops, count_params
-from _measure import device_name
+from _measure import command_line, device_name, emit
 
 FAMILIES = ('c2d', 'c3d', 'p3d', 'c3dg', 'csst', 'tsm')  # the default; any family may be chosen
 
@@ -183,14 +182,12 @@ def main(argv=None):
         text = json.dumps(dict(meta=meta, rows=rows), indent=2) + '\n'
     else:
         text = render(args, meta, rows)
-    sys.stdout.write(text)
-    if args.out:
-        write_atomic(args.out, text)
+    emit(text, args.out)
 
 
 def render(args, meta, rows) -> str:
     spread = args.seeds > 1
-    command = 'python benchmarks/temporal_probe.py' + ''.join(f' {a}' for a in sys.argv[1:])
+    command = command_line()
     lines = [f"`{command}` on {device_name('cpu')}, torch {torch.__version__}, "
              f"{datetime.now(timezone.utc):%Y-%m-%d}: {args.train_clips} training / {args.val_clips} held-out clips "
              f"of {args.frames}x{args.size}x{args.size}, {args.epochs} epochs, seeds {meta['seeds']}; chance = "
