@@ -5,6 +5,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
+
+import csst_zoo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,6 +39,65 @@ def load_benchmark(name: str):
 
 def n_params(module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def randomize_batchnorm(model: nn.Module) -> nn.Module:
+    """Random running statistics and affine weights in every BatchNorm (1d, 2d, 3d) of ``model``.
+
+    A fresh BatchNorm in eval mode is the identity, and timm zero-initialises the last one of each
+    residual branch, so that a fresh ResNet's branches add exactly 0: whatever a family's layer
+    computes, the logits do not move. Tests of what weights and layers compute randomise them."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.1, 0.1)
+    return model
+
+
+def family_layers(model: nn.Module) -> list:
+    """The modules of ``model`` that its conv family built (``CSSTConv``, ``ShiftConv``, ...)."""
+    return [m for m in model.modules() if isinstance(m, model.family.layer)]
+
+
+def assert_kaiming_normal(weight: torch.Tensor) -> None:
+    """``weight`` looks drawn by timm's ResNet init, Kaiming normal in fan-out mode for a ReLU:
+    mean 0 and standard deviation sqrt(2 / (C_out * kernel volume)), within sampling error."""
+    std = (2 / (weight.shape[0] * weight[0, 0].numel())) ** 0.5
+    assert weight.std().item() == pytest.approx(std, rel=0.05)
+    assert abs(weight.mean().item()) < 5 * std / weight.numel() ** 0.5
+
+
+FAMILY_MARGIN = 0.1
+
+
+def assert_family_moves_logits(model: nn.Module, x: torch.Tensor, margin: float = FAMILY_MARGIN) -> None:
+    """Negating the output of every layer of the model's family changes its logits on ``x`` by more
+    than ``margin`` of their norm (on a fresh timm-initialised model it changes them by exactly 0)."""
+    layers = family_layers(model)
+    assert layers, f'no layer of the {model.family.name} family in the model'
+    with torch.no_grad():
+        reference = model(x)
+        hooks = [m.register_forward_hook(lambda module, args, out: -out) for m in layers]
+        try:
+            wrecked = model(x)
+        finally:
+            for h in hooks:
+                h.remove()
+    change = ((wrecked - reference).norm() / reference.norm()).item()
+    assert change > margin, (f'negating the {model.family.name} layers changes the logits by {change:.3g} of their '
+                             f'norm, not more than {margin}: the tests on this model cannot see the family')
+
+
+def sensitive_model(name: str, clip_shape=(2, 3, 4, 32, 32), **kwargs) -> nn.Module:
+    """A fresh model (eval mode) whose family layers move its logits: no zero-init of the residual
+    branches, random BatchNorm statistics and affine weights, checked on a random clip of
+    ``clip_shape`` by ``assert_family_moves_logits``. Every numerical test of a family uses it."""
+    model = randomize_batchnorm(csst_zoo.create_model(name, zero_init_last=False, **kwargs)).eval()
+    assert_family_moves_logits(model, torch.randn(clip_shape))
+    return model
 
 
 def frames_of(n: int, height: int = 32, width: int = 48, label: int = 0):
@@ -88,6 +150,24 @@ def write_video(path, frames, rate: int = 8, codec=None, pix_fmt='yuv420p', rota
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+JESTER_CLASSES = ['Swiping Left', 'Waving', 'Thumb Up']
+
+
+@pytest.fixture(scope='session')
+def jester(tmp_path_factory):
+    """Jester layout: 3 classes, 9 training and 6 validation frame folders of 8 frames."""
+    root = tmp_path_factory.mktemp('jester')
+    (root / 'jester-v1-labels.csv').write_text('\n'.join(JESTER_CLASSES) + '\n')
+    for split, n in (('train', 9), ('validation', 6)):
+        rows = []
+        for i in range(n):
+            vid = f'{split}{i}'
+            write_frame_folder(root / '20bn-jester-v1' / vid, frames_of(8, 24, 32, label=i % 3))
+            rows.append(f'{vid};{JESTER_CLASSES[i % 3]}\n')
+        (root / f'jester-v1-{split}.csv').write_text(''.join(rows))
+    return root
 
 
 def decode_all(path):

@@ -9,14 +9,17 @@ import csst_zoo
 from csst_zoo import export as export_module
 from csst_zoo.cli import main as cli_main
 from csst_zoo.export import ONNX_OPSET, export_model, load_exported
+from conftest import sensitive_model
 
 FAMILIES = list(csst_zoo.FAMILIES)
 FRAMES, SIZE = 4, 32
 
 
 def small_model(family, **kwargs):
-    depth = min(csst_zoo.FAMILIES[family].depths)  # GST and TAM come as ResNet50 and up
-    return csst_zoo.create_model(f'{family}_resnet{depth}', num_classes=7, num_frames=FRAMES, **kwargs).eval()
+    """The family's smallest model (GST and TAM come as ResNet50 and up), with every family layer
+    moving the logits (``conftest.sensitive_model``), in eval mode."""
+    depth = min(csst_zoo.FAMILIES[family].depths)
+    return sensitive_model(f'{family}_resnet{depth}', clip().shape, num_classes=7, num_frames=FRAMES, **kwargs)
 
 
 def clip(batch=2, frames=FRAMES):
@@ -40,6 +43,7 @@ def test_channels_last_and_bf16_match_fp32(family):
 @pytest.mark.slow
 @pytest.mark.parametrize('family', FAMILIES)
 def test_compiles_without_graph_break(family):
+    torch._dynamo.reset()  # every model compiles timm's ResNet.forward: no recompile limit across tests
     model, x = small_model(family), clip()
     compiled = torch.compile(model, fullgraph=True)  # fullgraph: a graph break is an error
     with torch.inference_mode():

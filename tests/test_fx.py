@@ -6,6 +6,7 @@ from torchvision.models.feature_extraction import create_feature_extractor, get_
 
 import csst_zoo
 from csst_zoo.families import FAMILIES
+from conftest import randomize_batchnorm, sensitive_model
 
 # one model per family, the smallest depth it has
 MODELS = [f'{name}_resnet{min(family.depths)}' for name, family in FAMILIES.items()]
@@ -14,7 +15,7 @@ CLIP = (2, 3, 4, 32, 32)
 
 @pytest.mark.parametrize('name', MODELS)
 def test_torchvision_feature_extraction(name):
-    model = csst_zoo.create_model(name, num_classes=5, num_frames=4).eval()
+    model = sensitive_model(name, CLIP, num_classes=5, num_frames=4)
     train_nodes, eval_nodes = get_graph_node_names(model)
     assert 'layer4' in [n.split('.')[0] for n in eval_nodes] and eval_nodes == train_nodes
     extractor = create_feature_extractor(model, return_nodes={'layer2': 'mid', 'layer4': 'last', 'fc': 'logits'})
@@ -39,10 +40,14 @@ def test_traced_tam_keeps_its_clip_length_error():
 
 @pytest.mark.parametrize('name', ['csst_resnet18', 'tsm_resnet18'])
 def test_timm_fx_feature_extraction_matches_hooks(name):
-    torch.manual_seed(0)
-    listed = csst_zoo.create_model(name, features_only=True, num_frames=4).eval()
-    torch.manual_seed(0)
-    traced = csst_zoo.create_model(name, features_only=True, feature_cls='fx', num_frames=4).eval()
+    # the same weights in both (seed 0), with every family layer moving the features (conftest)
+    models = []
+    for feature_cls in (None, 'fx'):
+        torch.manual_seed(0)
+        model = csst_zoo.create_model(name, features_only=True, feature_cls=feature_cls, num_frames=4,
+                                      zero_init_last=False)
+        models.append(randomize_batchnorm(model).eval())
+    listed, traced = models
     x = torch.randn(CLIP)
     with torch.no_grad():
         a, b = listed(x), traced(x)
@@ -53,7 +58,13 @@ def test_timm_fx_feature_extraction_matches_hooks(name):
 
 
 def test_fx_backward_through_a_traced_model():
-    model = csst_zoo.create_model('csst_resnet18', num_classes=3, num_frames=4).train()
+    model = sensitive_model('csst_resnet18', CLIP, num_classes=3, num_frames=4).train()
     traced = create_feature_extractor(model, return_nodes={'fc': 'logits'})
-    traced(torch.randn(CLIP))['logits'].mean().backward()
-    assert all(p.grad is not None for p in traced.parameters())
+    x = torch.randn(CLIP)
+    traced(x)['logits'].logsumexp(1).sum().backward()
+    traced_grads = {n: p.grad for n, p in traced.named_parameters()}
+    model.zero_grad()
+    model(x).logsumexp(1).sum().backward()
+    for n, p in model.named_parameters():  # the traced graph's gradients are the eager model's
+        torch.testing.assert_close(traced_grads[n], p.grad, rtol=1e-4, atol=1e-6)
+    assert model.layer4[1].conv2.temporal.weight.grad.abs().max() > 1e-3

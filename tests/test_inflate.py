@@ -6,17 +6,7 @@ import torch
 
 import csst_zoo
 from csst_zoo import C3DConv
-
-
-def randomize_bn(model):
-    # Non-trivial BN statistics, so that a wrong copy shows in the outputs.
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            with torch.no_grad():
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.1, 0.1)
+from conftest import assert_kaiming_normal, randomize_batchnorm
 
 
 @pytest.fixture(scope='module')
@@ -26,8 +16,7 @@ def resnet_files(tmp_path_factory):
     out = {}
     root = tmp_path_factory.mktemp('weights')
     for depth in (18, 50):
-        ref = timm.create_model(f'resnet{depth}').eval()
-        randomize_bn(ref)
+        ref = randomize_batchnorm(timm.create_model(f'resnet{depth}')).eval()
         pth, st = root / f'resnet{depth}.pth', root / f'resnet{depth}.safetensors'
         torch.save(ref.state_dict(), pth)
         safetensors.torch.save_file(ref.state_dict(), st)
@@ -61,13 +50,18 @@ def test_c2d_is_the_2d_net_per_frame(resnet_files, depth):
 
 def test_csst_inflation(resnet_files):
     ref, _, st = resnet_files[50]
-    model = csst_zoo.create_model('csst_resnet50', pretrained=True, num_classes=174,
-                                  pretrained_cfg_overlay=dict(file=str(st)))
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        models.append(csst_zoo.create_model('csst_resnet50', pretrained=True, num_classes=174,
+                                            pretrained_cfg_overlay=dict(file=str(st))))
+    model, other_seed = models
+    other_state = other_seed.state_dict()
     src = ref.state_dict()
     temporal = []
     for key, value in model.state_dict().items():
         if key.endswith(('.temporal.weight', '.pointwise.weight')):
-            temporal.append(value)
+            temporal.append((key, value))
         elif key.endswith('.spatial.weight'):
             conv = model.get_submodule(key.rsplit('.', 2)[0])
             w2d = src[key.replace('.spatial.weight', '.weight')]
@@ -77,7 +71,11 @@ def test_csst_inflation(resnet_files):
         else:
             expected = src[key].unsqueeze(2) if value.ndim == 5 else src[key]
             assert torch.equal(value, expected), key
-    assert len(temporal) == 2 * 16 and all(t.abs().sum() > 0 for t in temporal)
+    # the temporal branches start random: timm's init, and another seed draws other weights
+    assert len(temporal) == 2 * 16
+    for key, value in temporal:
+        assert_kaiming_normal(value)
+        assert not torch.allclose(value, other_state[key]), key
 
 
 def test_c3d_static_clip_gives_the_2d_response(resnet_files):

@@ -4,7 +4,7 @@ import torch
 
 import csst_zoo
 from csst_zoo import VideoResNet
-from conftest import n_params
+from conftest import assert_family_moves_logits, family_layers, n_params, sensitive_model
 
 ALL = csst_zoo.list_models()
 CLIP = (2, 3, 4, 64, 64)
@@ -64,9 +64,11 @@ def test_resnet50_param_counts(name, classes, millions, rel):
 
 def test_tsm_has_exactly_the_2d_resnet_weights():
     for depth in (18, 50, 101):
+        # names and shapes here (kernels as 1 x k x k); test_rivals checks the inflated values
         tsm = csst_zoo.create_model(f'tsm_resnet{depth}', num_classes=174).state_dict()
-        c2d = csst_zoo.create_model(f'c2d_resnet{depth}', num_classes=174).state_dict()
-        assert {k: v.shape for k, v in tsm.items()} == {k: v.shape for k, v in c2d.items()}
+        ref = timm.create_model(f'resnet{depth}', num_classes=174).state_dict()
+        assert {k: v.shape for k, v in tsm.items()} == {
+            k: v.unsqueeze(2).shape if v.ndim == 4 else v.shape for k, v in ref.items()}
 
 
 def test_tsm_shifts_every_other_block_of_resnet101_only():
@@ -140,14 +142,29 @@ def test_default_cfg_input_size_runs():
         assert model(torch.randn(1, c, t, h, w)).shape == (1, 3)
 
 
+@pytest.mark.parametrize('family', list(csst_zoo.FAMILIES))
+def test_fresh_models_hide_their_family_and_the_test_models_do_not(family):
+    """Why numerical tests use conftest.sensitive_model: timm zero-initialises the last BatchNorm of
+    every residual branch, so in a fresh model the family's layers cannot move the logits at all."""
+    name = f'{family}_resnet{min(csst_zoo.FAMILIES[family].depths)}'
+    x = torch.randn(CLIP)
+    fresh = csst_zoo.create_model(name, num_classes=7, num_frames=4).eval()
+    with pytest.raises(AssertionError, match='changes the logits by 0 of their norm'):
+        assert_family_moves_logits(fresh, x)
+    assert_family_moves_logits(sensitive_model(name, CLIP, num_classes=7, num_frames=4), x)
+
+
 def test_grad_checkpointing_gives_same_outputs_and_grads():
-    model = csst_zoo.create_model('csst_resnet18', num_classes=4).eval()  # eval: BN stats fixed
     x = torch.randn(1, 3, 4, 32, 32)
-    model(x).sum().backward()
+    model = sensitive_model('csst_resnet18', x.shape, num_classes=4)  # eval: BN stats fixed
+    model(x).logsumexp(1).sum().backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    # every weight of every CSST conv gets a gradient a wrong recomputation would change
+    csst_grads = [p.grad for m in family_layers(model) for p in m.parameters()]
+    assert len(csst_grads) == 16 * 3 and min(g.abs().max().item() for g in csst_grads) > 1e-4
     model.zero_grad()
     model.set_grad_checkpointing(True)
-    model(x).sum().backward()
+    model(x).logsumexp(1).sum().backward()
     for n, p in model.named_parameters():
         torch.testing.assert_close(p.grad, grads[n], rtol=1e-4, atol=1e-5)
 

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 import csst_zoo
 from csst_zoo import GSTConv, ShiftConv, TAMConv, TemporalAdaptiveModule, temporal_shift
 from csst_zoo.families import FAMILIES
-from conftest import n_params
+from conftest import FAMILY_MARGIN, assert_kaiming_normal, n_params, randomize_batchnorm
 
 
 def test_shift_directions_and_zero_ends():
@@ -92,37 +92,57 @@ def test_rival_formulas_match_counts(name, c_in, c_out):
     assert n_params(family.layer(c_in, c_out, kernel_size=3, **frames)) == family.conv_params(c_in, c_out)
 
 
-@pytest.fixture(scope='module')
-def resnet50_file(tmp_path_factory):
+def random_resnet50(folder):
+    """A timm ResNet50 with random weights and BatchNorm, and the file it is saved in."""
     import timm
     torch.manual_seed(0)
-    ref = timm.create_model('resnet50').eval()
-    path = tmp_path_factory.mktemp('r50') / 'resnet50.pth'
-    torch.save(ref.state_dict(), path)
-    return ref, path
+    ref = randomize_batchnorm(timm.create_model('resnet50')).eval()
+    torch.save(ref.state_dict(), folder / 'resnet50.pth')
+    return ref, folder / 'resnet50.pth'
+
+
+@pytest.fixture(scope='module')
+def resnet50_file(tmp_path_factory):
+    return random_resnet50(tmp_path_factory.mktemp('r50'))
+
+
+def inflated(name, path, seed=0):
+    torch.manual_seed(seed)
+    return csst_zoo.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path))).eval()
 
 
 def test_inflated_tsm_is_the_2d_net_with_the_shift_removed(resnet50_file):
     ref, path = resnet50_file
-    tsm = csst_zoo.create_model('tsm_resnet50', pretrained=True, pretrained_cfg_overlay=dict(file=str(path)))
-    c2d = csst_zoo.create_model('c2d_resnet50', pretrained=True, pretrained_cfg_overlay=dict(file=str(path)))
-    tsm_state, c2d_state = tsm.state_dict(), c2d.state_dict()
-    assert all(torch.equal(tsm_state[k], c2d_state[k]) for k in c2d_state)  # every 2D weight verbatim
-    clip = torch.randn(1, 3, 4, 32, 32)
+    tsm, c2d = inflated('tsm_resnet50', path), inflated('c2d_resnet50', path)
+    src, tsm_state = ref.state_dict(), tsm.state_dict()
+    assert tsm_state.keys() == src.keys()
+    for key, value in tsm_state.items():  # every tensor is the 2D one, kernels as their 1 x k x k form
+        assert torch.equal(value, src[key].unsqueeze(2) if value.ndim == 5 else src[key]), key
+    clip = torch.randn(1, 3, 4, 32, 32, dtype=torch.float64)  # float64: the kernels' summation orders differ
+    tsm, c2d = tsm.double(), c2d.double()
     with torch.no_grad():
+        shifted, per_frame = tsm(clip), c2d(clip)
+        assert (shifted - per_frame).norm() > FAMILY_MARGIN * per_frame.norm()  # the shift moves the logits
         for m in tsm.modules():
             if isinstance(m, ShiftConv):
                 m.fold_div = 10 ** 6  # no channel shifted
-        torch.testing.assert_close(tsm.eval()(clip), c2d.eval()(clip))
+        torch.testing.assert_close(tsm(clip), per_frame)
 
 
 def test_gst_and_tam_inflation(resnet50_file):
     ref, path = resnet50_file
     src = ref.state_dict()
-    gst = csst_zoo.create_model('gst_resnet50', pretrained=True, pretrained_cfg_overlay=dict(file=str(path)))
+    gst, gst_other_seed = inflated('gst_resnet50', path), inflated('gst_resnet50', path, seed=1)
     w = src['layer2.1.conv2.weight']  # (128, 128, 3, 3): spatial takes outputs 0-95 of inputs 0-63
     assert torch.equal(gst.layer2[1].conv2.spatial.weight, w[:96, :64].unsqueeze(2))
-    assert gst.layer2[1].conv2.temporal.weight.abs().sum() > 0
-    tam = csst_zoo.create_model('tam_resnet50', pretrained=True, pretrained_cfg_overlay=dict(file=str(path)))
+    assert torch.equal(gst_other_seed.layer2[1].conv2.spatial.weight, w[:96, :64].unsqueeze(2))
+    temporal = gst.layer2[1].conv2.temporal.weight  # (32, 64, 3, 3, 3), random
+    assert_kaiming_normal(temporal)
+    assert not torch.allclose(temporal, gst_other_seed.layer2[1].conv2.temporal.weight)
+    tam, tam_other_seed = inflated('tam_resnet50', path), inflated('tam_resnet50', path, seed=1)
     assert torch.equal(tam.layer3[2].conv2.weight, src['layer3.2.conv2.weight'].unsqueeze(2))
-    assert tam.layer3[2].conv2.tam.local_branch[0].weight.abs().sum() > 0
+    # TAM's Conv1d and Linear keep PyTorch's default init: uniform within 1 / sqrt(fan_in)
+    local = tam.layer3[2].conv2.tam.local_branch[0].weight  # Conv1d(256, 64, 3)
+    bound = 1 / (256 * 3) ** 0.5
+    assert local.abs().max() <= bound and local.std().item() == pytest.approx(bound / 3 ** 0.5, rel=0.05)
+    assert not torch.allclose(local, tam_other_seed.layer3[2].conv2.tam.local_branch[0].weight)
