@@ -1,5 +1,6 @@
 """Training, resume, evaluation, prediction and 2-process DDP on a tiny data set the tests write."""
 import csv
+import math
 import os
 import re
 import socket
@@ -7,32 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 import csst_zoo
-from conftest import frames_of, write_frame_folder, write_video
+from conftest import JESTER_CLASSES as NAMES, frames_of, write_frame_folder, write_video
 from csst_zoo.cli import main as cli_main
 from csst_zoo.data import VideoDataset, eval_transform, read_dataset
-from csst_zoo.engine import TrainConfig, classification_metrics, evaluate, fit
-
-NAMES = ['Swiping Left', 'Waving', 'Thumb Up']
-
-
-@pytest.fixture(scope='module')
-def jester(tmp_path_factory):
-    """Jester layout: 3 classes, 9 training and 6 validation frame folders of 8 frames."""
-    root = tmp_path_factory.mktemp('jester')
-    (root / 'jester-v1-labels.csv').write_text('\n'.join(NAMES) + '\n')
-    for split, n in (('train', 9), ('validation', 6)):
-        rows = []
-        for i in range(n):
-            vid = f'{split}{i}'
-            write_frame_folder(root / '20bn-jester-v1' / vid, frames_of(8, 24, 32, label=i % 3))
-            rows.append(f'{vid};{NAMES[i % 3]}\n')
-        (root / f'jester-v1-{split}.csv').write_text(''.join(rows))
-    return root
+from csst_zoo.engine import TrainConfig, classification_metrics, evaluate, fit, predict_video
+from csst_zoo.engine.train import training_set
 
 
 def config(jester, output, **kw):
@@ -61,10 +47,85 @@ def test_train_resume_is_bit_exact(jester, tmp_path):
         fit(config(jester, tmp_path / 'b', model='c2d_resnet18', resume=True))
 
 
-def test_learning_rate_scales_with_the_batch_and_warms_up(jester, tmp_path):
+def test_learning_rate_scales_with_the_batch(jester, tmp_path):
     row = fit(config(jester, tmp_path, epochs=1, warmup_epochs=0, batch_size=4, validate=False, model='c2d_resnet18'))
     assert row['lr'] == pytest.approx(0.01 * 4 / 8)
     assert row['train_top1'] >= 0 and 'val_top1' not in row
+
+
+def test_learning_rate_warms_up_then_follows_the_cosine(jester, tmp_path):
+    """docs/training.md: in epoch e (from 0) of E, with W warm-up epochs, the learning rate is
+    lr/100 + e (lr - lr/100) / W while e < W, then lr (1 + cos(pi e / E)) / 2."""
+    fit(config(jester, tmp_path, epochs=5, warmup_epochs=2, batch_size=2, validate=False, model='c2d_resnet18'))
+    with (tmp_path / 'log.csv').open(newline='') as f:
+        logged = [float(row['lr']) for row in csv.DictReader(f)]
+    lr = 0.01 * 2 / 8
+    warm_up = [lr / 100, lr / 100 + (lr - lr / 100) / 2]
+    expected = warm_up + [lr * (1 + math.cos(math.pi * e / 5)) / 2 for e in (2, 3, 4)]
+    assert logged == pytest.approx(expected, rel=1e-9)
+
+
+class ViewTable(torch.nn.Module):
+    """A classifier whose views disagree: view v of every video gets row v of ``TABLE`` as its logits,
+    whatever the pixels. The average of the logits says class 0, the first view class 1 and the
+    average of the softmax class 2, so each way of combining views gives its own answer."""
+    TABLE = torch.tensor([[0.0, 1.0, 0.0], [30.0, 0.0, 0.0], [0.0, 0.0, 5.0], [0.0, 0.0, 5.0]])
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.pretrained_cfg = cfg
+        self.unused = torch.nn.Parameter(torch.zeros(()))  # where the model's device is read from
+
+    def forward(self, clips):
+        views = len(self.TABLE)
+        assert clips.ndim == 5 and len(clips) % views == 0, clips.shape
+        return self.TABLE.repeat(len(clips) // views, 1)
+
+
+def test_views_are_combined_by_averaging_their_logits():
+    table = ViewTable.TABLE
+    assert table.mean(0).argmax() == 0 and table[0].argmax() == 1 and table.softmax(1).mean(0).argmax() == 2
+
+
+def test_evaluation_averages_the_logits_of_the_views(jester):
+    samples, _ = read_dataset('jester', jester, 'validation')
+    cfg = dict(csst_zoo.create_model('c2d_resnet18').pretrained_cfg, input_size=(3, 4, 32, 32))
+    dataset = VideoDataset(samples, 4, eval_transform(cfg), train=False, clips=len(ViewTable.TABLE))
+    m = evaluate(ViewTable(cfg), dataset, 3, batch_size=4, workers=0, progress=False)
+    assert m['per_class_top1'] == [100.0, 0.0, 0.0]  # every video answered class 0
+    assert m['loss'] == pytest.approx(torch.nn.functional.cross_entropy(
+        ViewTable.TABLE.mean(0).repeat(6, 1), torch.tensor([i % 3 for i in range(6)])).item())
+
+
+def test_prediction_averages_the_logits_of_the_views(tmp_path):
+    cfg = dict(csst_zoo.create_model('c2d_resnet18').pretrained_cfg, input_size=(3, 4, 32, 32),
+               label_names=['zero', 'one', 'two'])
+    video = write_video(tmp_path / 'clip.mp4', frames_of(12))
+    top = predict_video(ViewTable(cfg), video, clips=4, topk=3)
+    expected = ViewTable.TABLE.mean(0).softmax(0)
+    assert [name for name, _ in top] == ['zero', 'two', 'one']
+    assert [p for _, p in top] == pytest.approx(sorted(expected.tolist(), reverse=True))
+
+
+def test_flips_follow_the_dataset_and_the_class_names(tmp_path):
+    """Frames brighter to the right: a flipped clip is brighter to the left. Jester's classes are mirror
+    pairs, so it is never flipped by default; elsewhere a class whose name has a direction is never
+    flipped and any other class is, about half the time."""
+    ramp = np.tile(np.linspace(0, 255, 48).astype(np.uint8)[None, :, None], (32, 1, 3))
+    frames = np.stack([ramp] * 8)
+    names = ['Pushing something from left to right', 'Waving']
+    samples = [(write_frame_folder(tmp_path / name, frames), label) for label, name in enumerate(names)]
+    cfg = dict(csst_zoo.create_model('c2d_resnet18').pretrained_cfg, input_size=(3, 4, 32, 32))
+
+    def flipped(dataset_kind, label, draws=24):
+        dataset = training_set(config(tmp_path, tmp_path, dataset=dataset_kind), samples, names, cfg)
+        clips = [dataset[label][0] for _ in range(draws)]
+        return sum(bool(clip[..., 0].mean() > clip[..., -1].mean()) for clip in clips)
+
+    torch.manual_seed(0)
+    assert flipped('jester', 0) == flipped('jester', 1) == 0
+    assert flipped('folder', 0) == 0
+    assert 4 <= flipped('folder', 1) <= 20
 
 
 def test_evaluate_known_case(jester):

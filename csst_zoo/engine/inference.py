@@ -1,24 +1,33 @@
-"""Classifying one video."""
+"""Classifying one video, and how the views of a video are combined."""
 from typing import List, Tuple
 
 import torch
 
 from ..data import VideoDataset, eval_transform
 
-__all__ = ['predict_video']
+__all__ = ['predict_video', 'view_logits']
+
+
+def view_logits(model, clips: torch.Tensor) -> torch.Tensor:
+    """Logits of videos given as ``(B, V, C, T, H, W)`` clips: the model on all ``V`` views of each,
+    their logits averaged. This is TSN's and TSM's test protocol (class scores averaged over the
+    crops and clips before any softmax), used by evaluation, prediction and the training loop."""
+    b, v = clips.shape[:2]
+    return model(clips.flatten(0, 1)).view(b, v, -1).mean(dim=1)
 
 
 @torch.no_grad()
 def predict_video(model, path, clips: int = 1, crops: int = 1, topk: int = 5) -> List[Tuple[str, float]]:
     """The ``topk`` (class name, probability) of the video at ``path`` (file or frame folder):
-    ``clips`` x ``crops`` views sampled and transformed as in evaluation, probabilities averaged.
+    ``clips`` x ``crops`` views sampled and transformed as in evaluation, their logits averaged
+    (``view_logits``), then the softmax.
     Class names come from ``model.pretrained_cfg['label_names']`` (else the class index)."""
     model.eval()
     cfg = model.pretrained_cfg
     dataset = VideoDataset([(path, 0)], cfg['input_size'][1], eval_transform(cfg, crops), train=False, clips=clips)
     views = dataset.load(0)
     device = next(model.parameters()).device
-    probs = model(views.to(device)).softmax(dim=1).mean(dim=0)
+    probs = view_logits(model, views[None].to(device))[0].float().softmax(dim=0)
     top = probs.topk(min(topk, len(probs)))
     names = cfg.get('label_names') or [str(i) for i in range(len(probs))]
     return [(names[i], p) for p, i in zip(top.values.tolist(), top.indices.tolist())]

@@ -30,6 +30,7 @@ from .._io import staged_files
 from ..data import VideoDataset, eval_transform, mirrored_classes, read_dataset, train_transform
 from ..hub import save_pretrained
 from ..models import create_model
+from .inference import view_logits
 from .metrics import classification_metrics
 
 __all__ = ['TrainConfig', 'fit', 'evaluate', 'weights_digest', 'CHECKPOINT_NAME']
@@ -115,12 +116,6 @@ def _loader(dataset, ddp: Distributed, batch_size, workers, shuffle, seed):
     return loader, sampler, generator
 
 
-def _forward_views(model, clips: torch.Tensor) -> torch.Tensor:
-    """Logits of ``(B, V, C, T, H, W)`` clips: the model on all views, averaged per video."""
-    b, v = clips.shape[:2]
-    return model(clips.flatten(0, 1)).view(b, v, -1).mean(dim=1)
-
-
 def _autocast(device, enabled):
     return torch.autocast(device.type, dtype=torch.float16 if device.type == 'cuda' else torch.bfloat16,
                           enabled=bool(enabled))
@@ -129,15 +124,16 @@ def _autocast(device, enabled):
 @torch.no_grad()
 def evaluate(model, dataset: VideoDataset, num_classes: int, batch_size: int = 8, workers: int = 4,
              ddp: Optional[Distributed] = None, amp: bool = False, progress: bool = True) -> Dict:
-    """Top-1/top-5, loss and per-class accuracy of ``model`` on ``dataset`` (all views of a video
-    averaged). Under DDP every rank scores a shard and the results are gathered exactly once."""
+    """Top-1/top-5, loss and per-class accuracy of ``model`` on ``dataset``, scoring each video by
+    the average of its views' logits (``view_logits``). Under DDP every rank scores a shard and the
+    results are gathered exactly once."""
     ddp = ddp or Distributed()
     loader, sampler, _ = _loader(dataset, ddp, batch_size, workers, shuffle=False, seed=0)
     model.eval()
     indices, scores, labels = list(sampler), [], []
     for clips, target in tqdm(loader, desc='eval', disable=not (progress and ddp.main), leave=False):
         with _autocast(ddp.device, amp):
-            scores.append(_forward_views(model, clips.to(ddp.device, non_blocking=True)).float().cpu())
+            scores.append(view_logits(model, clips.to(ddp.device, non_blocking=True)).float().cpu())
         labels.append(target)
     shard = (indices, torch.cat(scores), torch.cat(labels))
     seen, all_scores, all_labels = set(), [], []
@@ -171,6 +167,15 @@ def _save_checkpoint(path: Path, **state) -> None:
         torch.save(state, stage / path.name)
 
 
+def training_set(cfg: TrainConfig, samples, class_names, model_cfg: Dict) -> VideoDataset:
+    """The training clips of ``cfg``, sized by the model's ``pretrained_cfg``: TSN sampling, multi-scale
+    crop and a horizontal flip that is off for Jester by default (its classes come in mirror pairs) and
+    never applied to a class whose name has a direction (``mirrored_classes``)."""
+    flip = cfg.flip if cfg.flip is not None else cfg.dataset != 'jester'
+    transform = train_transform(model_cfg, flip=flip, keep_unflipped=mirrored_classes(class_names))
+    return VideoDataset(samples, cfg.num_frames, transform, train=True)
+
+
 def fit(cfg: TrainConfig) -> Dict:
     """Train ``cfg.model`` on ``cfg.dataset``; returns the last epoch's log row (with the weight
     digest). Writes ``last.pth`` (resume state) each epoch, ``log.csv``, and the best model by
@@ -188,10 +193,7 @@ def fit(cfg: TrainConfig) -> Dict:
                                                 input_size=(3, cfg.num_frames, cfg.size, cfg.size))
     model = create_model(cfg.model, pretrained=cfg.pretrained, num_classes=len(class_names),
                          num_frames=cfg.num_frames, drop_rate=cfg.drop_rate, **kwargs)
-    flip = cfg.flip if cfg.flip is not None else cfg.dataset != 'jester'
-    train_set = VideoDataset(
-        train_samples, cfg.num_frames, train=True,
-        transform=train_transform(model.pretrained_cfg, flip=flip, keep_unflipped=mirrored_classes(class_names)))
+    train_set = training_set(cfg, train_samples, class_names, model.pretrained_cfg)
     val_set = VideoDataset(val_samples, cfg.num_frames, eval_transform(model.pretrained_cfg), train=False) \
         if val_samples else None
 
@@ -244,7 +246,7 @@ def fit(cfg: TrainConfig) -> Dict:
         for clips, target in bar:
             clips, target = clips.to(ddp.device, non_blocking=True), target.to(ddp.device, non_blocking=True)
             with _autocast(ddp.device, amp):
-                logits = _forward_views(net, clips)
+                logits = view_logits(net, clips)
                 loss = F.cross_entropy(logits.float(), target)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
