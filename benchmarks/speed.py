@@ -1,9 +1,18 @@
-"""Forward latency, throughput and memory of csst-zoo models under several runtimes.
+"""Inference and training speed, throughput and memory of csst-zoo models under several runtimes.
 
     python benchmarks/speed.py                                   # CSST-R50 vs C2D-R50, eager, 1x3x8x224x224
     python benchmarks/speed.py --runtime all                     # every runtime below
     python benchmarks/speed.py --runtime all --processes 3       # ... in 3 fresh processes (README)
     python benchmarks/speed.py --models csst_resnet18,c3d_resnet18 --frames 16 --size 112
+    python benchmarks/speed.py --task train --runtime eager,bf16 --batch 16    # training steps
+
+Tasks: infer (a forward pass in inference mode) or train (a full training step: forward under the
+runtime's precision, cross-entropy, backward and an SGD step with the recipe's momentum and weight
+decay, the model in training mode).
+
+Anchor: every depth gets a row for timm's own ``resnet{depth}`` on the N*T frames of the clips
+(``timm:resnet50``), its logits averaged over each clip's T frames: the same math as C2D, in
+the same precision, memory format and runtime. Every row is also given as a ratio to it.
 
 Runtimes: eager (fp32, contiguous), channels_last (channels_last_3d), compile (torch.compile,
 inductor with freezing, channels_last_3d), onnxruntime and openvino (the verified export of
@@ -14,8 +23,10 @@ each of them once), after warm-up; the median over rounds is reported, so slow d
 machine hit all alike. Some machines also differ from process to process (memory placement,
 neighbours of a cloud VM): --processes N repeats the whole timing in N fresh processes, one
 after the other, and reports the median over them and the range of each ratio to C2D.
-Throughput: fvcore multiply-adds of the model / latency, and its share of the device's peak,
-measured here with a large channels-last 3x3 conv (or given with --peak).
+Throughput: clips/s, and fvcore multiply-adds of the model / latency (a training step counted as
+three forward passes: the backward pass computes two products per forward one) and their share
+of the device's peak, measured here with a large channels-last 3x3 conv (or given with --peak,
+e.g. a GPU's datasheet dense bf16 figure).
 Each model's latency is also given as a ratio to the C2D model of its depth under the same
 runtime. Memory, in a fresh process per (model, runtime): on CPU (Linux) the resident set
 that building and warming up the runtime added ("held") and its growth during one forward
@@ -23,6 +34,7 @@ that building and warming up the runtime added ("held") and its growth during on
 allocator's figures.
 """
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -33,6 +45,7 @@ from datetime import datetime, timezone
 from typing import Callable, NamedTuple
 
 import torch
+import torch.nn.functional as F
 
 import csst_zoo
 from csst_zoo.export import export_model, load_exported
@@ -45,6 +58,10 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--models', default='c2d_resnet50,csst_resnet50,tsm_resnet50,gst_resnet50,tam_resnet50',
                    help='comma-separated model names; the C2D model of each depth is added as baseline')
+    p.add_argument('--task', choices=('infer', 'train'), default='infer',
+                   help='time forward passes (infer) or full training steps (train)')
+    p.add_argument('--no-anchor', dest='anchor', action='store_false',
+                   help="leave out the rows of timm's own ResNet of each depth on the clips' frames")
     p.add_argument('--runtime', default='eager',
                    help=f"comma-separated runtimes from: {', '.join(RUNTIMES)}; 'all' for every one")
     p.add_argument('--batch', type=int, default=1)
@@ -81,6 +98,10 @@ def parse_args(argv=None):
     cpu_only = [r for r in args.runtime if RUNTIMES[r].cpu_only]
     if args.device == 'cuda' and cpu_only:
         p.error(f'runtimes {cpu_only} run on the CPU only; use --device cpu')
+    exported = [r for r in args.runtime if RUNTIMES[r].inference_only]
+    if args.task == 'train' and exported:
+        p.error(f"runtimes {exported} run exported inference graphs; --task train takes "
+                f"{', '.join(r for r in RUNTIMES if not RUNTIMES[r].inference_only)}")
     if args.peak:
         try:
             peak = [float(v) * 1e9 for v in args.peak.split(',')]
@@ -92,27 +113,53 @@ def parse_args(argv=None):
     return args
 
 
+ANCHOR = 'timm:'  # rows of timm's own 2D ResNet on the frames: 'timm:resnet50'
+
+
+def depth_of(name):
+    """'resnet50' of csst_resnet50 and of timm:resnet50."""
+    return name.rsplit('_', 1)[-1].removeprefix(ANCHOR)
+
+
 def c2d_baseline(name):
     """The C2D model of the same depth: csst_resnet50 -> c2d_resnet50."""
-    return 'c2d_' + name.split('_', 1)[1]
+    return 'c2d_' + depth_of(name)
 
 
-def with_baselines(names):
-    """The chosen models, each preceded by the C2D model of its depth when it is not chosen."""
+def anchor(name):
+    """timm's ResNet of the same depth: csst_resnet50 -> timm:resnet50."""
+    return ANCHOR + depth_of(name)
+
+
+def with_baselines(names, anchors=True):
+    """The chosen models, each preceded by timm's ResNet (with ``anchors``) and the C2D model of its depth."""
     out = []
     for name in names:
         if not csst_zoo.is_model(name):
             raise SystemExit(f'unknown model {name!r}; choose from: {", ".join(csst_zoo.list_models())}')
-        for n in (c2d_baseline(name), name):
+        for n in ([anchor(name)] if anchors else []) + [c2d_baseline(name), name]:
             if n not in out:
                 out.append(n)
     return out
 
 
+class FramesToClips(torch.nn.Module):
+    """A 2D classifier on the frames ``(N T, C, H, W)`` of N clips of T frames, its logits averaged over
+    each clip's frames: C2D's math (the mean commutes with the linear head) on timm's own model."""
+
+    def __init__(self, model, num_frames):
+        super().__init__()
+        self.model, self.num_frames = model, num_frames
+
+    def forward(self, frames):
+        return self.model(frames).unflatten(0, (-1, self.num_frames)).mean(dim=1)
+
+
 class Runtime(NamedTuple):
     precision: str
     cpu_only: bool
-    prepare: Callable  # (model, clip, args) -> (function clip -> logits, clip)
+    prepare: Callable  # (model, input, args) -> (function input -> logits, input)
+    inference_only: bool = False
 
 
 def _eager(model, x, args):
@@ -120,7 +167,10 @@ def _eager(model, x, args):
 
 
 def _channels_last(model, x, args):
-    return model.to(memory_format=torch.channels_last_3d), x.contiguous(memory_format=torch.channels_last_3d)
+    """Channels-last weights and input: ``channels_last_3d`` for a video model's clips, ``channels_last``
+    for the anchor's frames (the same memory layout)."""
+    layout = torch.channels_last if x.ndim == 4 else torch.channels_last_3d
+    return model.to(memory_format=layout), x.contiguous(memory_format=layout)
 
 
 def _bf16(model, x, args):
@@ -135,8 +185,8 @@ def _bf16(model, x, args):
 def _compiled(prepare):
     def compile_runtime(model, x, args):
         # Freezing folds the weights into the graph as constants (BN folded, weights prepacked
-        # for oneDNN), the inference mode of inductor on CPU.
-        torch._inductor.config.freezing = True
+        # for oneDNN), the inference mode of inductor on CPU; training updates the weights.
+        torch._inductor.config.freezing = args.task == 'infer'
         run, x = prepare(model, x, args)
         return torch.compile(run, fullgraph=True), x
     return compile_runtime
@@ -155,19 +205,45 @@ RUNTIMES = {
     'eager': Runtime('fp32', False, _eager),
     'channels_last': Runtime('fp32', False, _channels_last),
     'compile': Runtime('fp32', False, _compiled(_channels_last)),
-    'onnxruntime': Runtime('fp32', True, _exported('.onnx')),
-    'openvino': Runtime('fp32', True, _exported('.xml')),
+    'onnxruntime': Runtime('fp32', True, _exported('.onnx'), inference_only=True),
+    'openvino': Runtime('fp32', True, _exported('.xml'), inference_only=True),
     'bf16': Runtime('bf16', False, _bf16),
     'compile_bf16': Runtime('bf16', False, _compiled(_bf16)),
-    'openvino_bf16': Runtime('bf16', True, _exported('.xml', 'bf16')),
+    'openvino_bf16': Runtime('bf16', True, _exported('.xml', 'bf16'), inference_only=True),
 }
+NUM_CLASSES = 174
 
 
 def build(name, runtime, args):
-    """The forward function of model ``name`` under ``runtime``, and its input clip."""
-    model = csst_zoo.create_model(name, num_classes=174, num_frames=args.frames).eval().to(args.device)
-    x = torch.randn(args.batch, 3, args.frames, args.size, args.size, device=args.device)
-    return RUNTIMES[runtime].prepare(model, x, args)
+    """The function timed for model ``name`` under ``runtime`` (a forward pass, or with --task train a
+    training step), and its input: clips ``(N, C, T, H, W)``, or their frames for an anchor row."""
+    if name.startswith(ANCHOR):
+        import timm
+        model = FramesToClips(timm.create_model(name[len(ANCHOR):], num_classes=NUM_CLASSES), args.frames)
+        x = torch.randn(args.batch * args.frames, 3, args.size, args.size, device=args.device)
+    else:
+        model = csst_zoo.create_model(name, num_classes=NUM_CLASSES, num_frames=args.frames)
+        x = torch.randn(args.batch, 3, args.frames, args.size, args.size, device=args.device)
+    model.to(args.device).train(args.task == 'train')
+    forward, x = RUNTIMES[runtime].prepare(model, x, args)
+    if args.task == 'infer':
+        return forward, x
+    # the recipe's optimizer (engine.train); the loss in fp32, backward outside autocast
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    target = torch.randint(NUM_CLASSES, (args.batch,), device=args.device)
+
+    def train_step(inputs):
+        loss = F.cross_entropy(forward(inputs).float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss
+    return train_step, x
+
+
+def grad_mode(args):
+    """Inference mode for --task infer; gradients for training steps."""
+    return torch.inference_mode() if args.task == 'infer' else contextlib.nullcontext()
 
 
 def sync(device):
@@ -182,7 +258,7 @@ def time_runs(runs, args):
         print(f'preparing {key[0]} / {key[1]}', file=sys.stderr, flush=True)
         built[key] = build(*key, args)
     times = {key: [] for key in runs}
-    with torch.inference_mode():
+    with grad_mode(args):
         for _ in range(args.warmup + 1):  # the first call compiles / creates the kernels
             for run, x in built.values():
                 run(x)
@@ -234,7 +310,7 @@ def _peak_memory_child(key, args):
     torch.set_num_threads(args.threads)
     start = proc_status('VmRSS')
     run, x = build(*key, args)
-    with torch.inference_mode():
+    with grad_mode(args):
         for _ in range(2):
             run(x)  # warm-up: kernels, primitives, arenas and caches are created once
         reset_peak_rss()
@@ -247,12 +323,13 @@ def peak_memory(key, args):
     """(memory held between forwards, peak growth during one forward) of (model, runtime).
 
     Held: what building and warming up the runtime added (weights, packed weights, arenas,
-    compiled code); growth: activations and workspace beyond that, at the forward's peak.
+    compiled code; for training also gradients and momentum); growth: activations and workspace
+    beyond that, at the peak of a forward pass or training step.
     """
     if args.device == 'cuda':
         start = torch.cuda.memory_allocated()
         run, x = build(*key, args)
-        with torch.inference_mode():
+        with grad_mode(args):
             run(x)
             torch.cuda.reset_peak_memory_stats()
             base = torch.cuda.memory_allocated()
@@ -268,7 +345,7 @@ def peak_memory(key, args):
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    names = with_baselines([n.strip() for n in args.models.split(',') if n.strip()])
+    names = with_baselines([n.strip() for n in args.models.split(',') if n.strip()], args.anchor)
     runs = [(n, r) for n in names for r in args.runtime]
     peak = args.peak or measure_peak(args.device)  # first, on an idle machine
     with tempfile.TemporaryDirectory(prefix='csst-speed-') as args.workdir:  # exported files
@@ -276,24 +353,34 @@ def main(argv=None):
         memory = {key: (None, None) if args.no_memory else peak_memory(key, args) for key in runs}
     flops, params = {}, {}
     for n in names:
-        model = csst_zoo.create_model(n, num_classes=174, num_frames=args.frames)
-        flops[n] = count_flops(model, frames=args.frames, size=args.size, batch=args.batch)
-        params[n] = count_params(model)
+        if not n.startswith(ANCHOR):  # an anchor does C2D's math (its head runs on every frame: 0.01% more)
+            model = csst_zoo.create_model(n, num_classes=NUM_CLASSES, num_frames=args.frames)
+            flops[n] = count_flops(model, frames=args.frames, size=args.size, batch=args.batch)
+            params[n] = count_params(model)
+    for n in names:
+        flops[n], params[n] = flops[c2d_baseline(n)], params[c2d_baseline(n)]
+    step_flops = 3 if args.task == 'train' else 1  # backward: two products per forward one
+
     def mb(value):
         return None if value is None else value / 2 ** 20
+
+    def ratio_to(base, n, r):
+        return latency[n, r] / latency[base, r] if (base, r) in latency else None
     rows = []
     for n, r in runs:
         precision = RUNTIMES[r].precision
-        gmacs = flops[n] / latency[n, r] / 1e9
+        gmacs = step_flops * flops[n] / latency[n, r] / 1e9
         eager = latency.get((n, 'eager'))
         rows.append(dict(
             model=n, runtime=r, precision=precision, params_m=params[n] / 1e6, gflops=flops[n] / 1e9,
-            latency_ms=latency[n, r] * 1e3, speedup_vs_eager=eager / latency[n, r] if eager else None,
+            latency_ms=latency[n, r] * 1e3, clips_per_s=args.batch / latency[n, r],
+            speedup_vs_eager=eager / latency[n, r] if eager else None,
             gmacs_per_s=gmacs, peak_share=gmacs * 1e9 / peak[precision] if precision in peak else None,
-            ratio_to_c2d=latency[n, r] / latency[c2d_baseline(n), r],
+            ratio_to_timm=ratio_to(anchor(n), n, r), ratio_to_c2d=ratio_to(c2d_baseline(n), n, r),
             ratio_to_c2d_per_process=[p[n, r] / p[c2d_baseline(n), r] for p in per_process],
             held_memory_mb=mb(memory[n, r][0]), forward_memory_mb=mb(memory[n, r][1])))
-    meta = dict(device=device_name(args.device), torch=torch.__version__, batch=args.batch, frames=args.frames,
+    meta = dict(task=args.task, device=device_name(args.device), torch=torch.__version__, cuda=torch.version.cuda,
+                batch=args.batch, frames=args.frames,
                 size=args.size, rounds=args.rounds, processes=args.processes, threads=args.threads,
                 peak_gmacs_per_s={k: v / 1e9 for k, v in peak.items()},
                 peak_source='--peak' if args.peak else '3x3 conv, 256 channels, 8x56x56, channels-last')
@@ -310,12 +397,15 @@ def render(args, meta, rows) -> str:
     if args.processes > 1:
         timing = f'median over {args.processes} processes of the {timing} in each; ratio ranges over the processes'
     command = command_line()
-    lines = [f"`{command}`, {datetime.now(timezone.utc):%Y-%m-%d}. Device: {meta['device']}; torch {meta['torch']}; "
-             f"input {args.batch}x3x{args.frames}x{args.size}x{args.size}; {timing}; peak G multiply-adds/s: {peaks} "
-             f"({meta['peak_source']})", '',
-             '| model | runtime | precision | GFLOPs | latency (ms) | speed-up vs eager | G multiply-adds/s '
-             '| share of peak | ratio to C2D | held memory (MB) | forward memory (MB) |',
-             '|---|---|---|---|---|---|---|---|---|---|---|']
+    task = 'training step (forward, loss, backward, SGD step)' if args.task == 'train' else 'forward pass'
+    cuda = f", CUDA {meta['cuda']}" if args.device == 'cuda' else ''
+    step = 'step' if args.task == 'train' else 'forward'
+    lines = [f"`{command}`, {datetime.now(timezone.utc):%Y-%m-%d}. Device: {meta['device']}; torch {meta['torch']}"
+             f"{cuda}; timed: one {task}; input {args.batch}x3x{args.frames}x{args.size}x{args.size}; {timing}; "
+             f"peak G multiply-adds/s: {peaks} ({meta['peak_source']})", '',
+             f'| model | runtime | precision | GFLOPs | {step} (ms) | clips/s | speed-up vs eager | G multiply-adds/s '
+             f'| share of peak | ratio to timm | ratio to C2D | held memory (MB) | {step} memory (MB) |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
 
     def fmt(value, spec):
         return '-' if value is None else format(value, spec)
@@ -325,8 +415,9 @@ def render(args, meta, rows) -> str:
         return f"{row['ratio_to_c2d']:.3f}" + (f' ({min(spread):.3f}-{max(spread):.3f})' if spread else '')
     for r in rows:
         lines.append(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['gflops']:.2f} | {r['latency_ms']:.1f} "
-                     f"| {fmt(r['speedup_vs_eager'], '.2f')} | {r['gmacs_per_s']:.0f} | {fmt(r['peak_share'], '.0%')} "
-                     f"| {ratio(r)} | {fmt(r['held_memory_mb'], '.0f')} | {fmt(r['forward_memory_mb'], '.0f')} |")
+                     f"| {r['clips_per_s']:.2f} | {fmt(r['speedup_vs_eager'], '.2f')} | {r['gmacs_per_s']:.0f} "
+                     f"| {fmt(r['peak_share'], '.0%')} | {fmt(r['ratio_to_timm'], '.3f')} | {ratio(r)} "
+                     f"| {fmt(r['held_memory_mb'], '.0f')} | {fmt(r['forward_memory_mb'], '.0f')} |")
     return '\n'.join(lines) + '\n'
 
 

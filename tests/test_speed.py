@@ -4,6 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ['--models', 'csst_resnet18', '--frames', '2', '--size', '32', '--rounds', '1', '--warmup', '0']
 
@@ -19,7 +22,7 @@ def test_processes_report_a_ratio_range():
     out = json.loads(run.stdout)
     assert out['meta']['processes'] == 2
     rows = {row['model']: row for row in out['rows']}
-    assert set(rows) == {'c2d_resnet18', 'csst_resnet18'}
+    assert set(rows) == {'timm:resnet18', 'c2d_resnet18', 'csst_resnet18'}
     assert rows['c2d_resnet18']['ratio_to_c2d_per_process'] == [1.0, 1.0]
     spread = rows['csst_resnet18']['ratio_to_c2d_per_process']
     assert len(spread) == 2 and all(r > 0 for r in spread)
@@ -33,3 +36,35 @@ def test_bad_arguments_name_the_option():
     ):
         run = speed(*TINY, *args)
         assert run.returncode == 2 and message in run.stderr, run.stderr
+
+
+def test_training_steps_beside_timms_resnet_on_the_frames():
+    run = speed(*TINY, '--task', 'train', '--no-memory', '--format', 'json')
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = json.loads(run.stdout)
+    assert out['meta']['task'] == 'train'
+    rows = {(row['model'], row['runtime']): row for row in out['rows']}
+    assert {model for model, _ in rows} == {'timm:resnet18', 'c2d_resnet18', 'csst_resnet18'}
+    assert rows['timm:resnet18', 'eager']['ratio_to_timm'] == rows['c2d_resnet18', 'eager']['ratio_to_c2d'] == 1
+    csst = rows['csst_resnet18', 'eager']
+    assert csst['clips_per_s'] == pytest.approx(1000 / csst['latency_ms'])  # batch 1
+    assert csst['ratio_to_timm'] > 0 and csst['ratio_to_c2d'] > 0
+    # the anchor does C2D's math: the same multiply-adds
+    assert rows['timm:resnet18', 'eager']['gflops'] == rows['c2d_resnet18', 'eager']['gflops']
+
+
+def test_a_timed_training_step_trains():
+    from conftest import load_benchmark
+    bench = load_benchmark('speed')
+    args = bench.parse_args(['--task', 'train', '--frames', '2', '--size', '32', '--batch', '2'])
+    layouts = {5: torch.channels_last_3d, 4: torch.channels_last}
+    for name, shape in (('csst_resnet18', (2, 3, 2, 32, 32)), ('timm:resnet18', (4, 3, 32, 32))):
+        step, x = bench.build(name, 'bf16', args)
+        assert x.shape == shape and x.is_contiguous(memory_format=layouts[x.ndim])
+        losses = [step(x).item() for _ in range(4)]  # SGD steps on one batch: its loss falls
+        assert losses[-1] < losses[0], losses
+
+
+def test_training_refuses_exported_runtimes():
+    run = speed(*TINY, '--task', 'train', '--runtime', 'onnxruntime')
+    assert run.returncode == 2 and '--task train takes eager, channels_last, compile, bf16, compile_bf16' in run.stderr
