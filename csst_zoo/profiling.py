@@ -77,7 +77,7 @@ _EXTRA_HANDLES = {
     'aten::relu_': _per_output_element,
     'aten::add': _per_output_element,
     'aten::add_': _per_output_element,
-    'aten::max_pool3d': _per_input_element,
+    'aten::max_pool2d': _per_input_element,  # the stem's max pool, per frame (layers.FrameMaxPool)
 }
 
 

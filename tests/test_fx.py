@@ -6,7 +6,7 @@ from torchvision.models.feature_extraction import create_feature_extractor, get_
 
 import csst_zoo
 from csst_zoo.families import FAMILIES
-from conftest import randomize_batchnorm, sensitive_model
+from conftest import sensitive_model
 
 # one model per family, the smallest depth it has
 MODELS = [f'{name}_resnet{min(family.depths)}' for name, family in FAMILIES.items()]
@@ -40,14 +40,11 @@ def test_traced_tam_keeps_its_clip_length_error():
 
 @pytest.mark.parametrize('name', ['csst_resnet18', 'tsm_resnet18'])
 def test_timm_fx_feature_extraction_matches_hooks(name):
-    # the same weights in both (seed 0), with every family layer moving the features (conftest)
-    models = []
-    for feature_cls in (None, 'fx'):
-        torch.manual_seed(0)
-        model = csst_zoo.create_model(name, features_only=True, feature_cls=feature_cls, num_frames=4,
-                                      zero_init_last=False)
-        models.append(randomize_batchnorm(model).eval())
-    listed, traced = models
+    # both load the weights of one model in which every family layer moves the features (conftest)
+    weights = sensitive_model(name, CLIP, num_frames=4).state_dict()
+    listed, traced = (csst_zoo.create_model(name, features_only=True, feature_cls=feature_cls, num_frames=4,
+                                            pretrained=True, pretrained_cfg_overlay=dict(state_dict=weights)).eval()
+                      for feature_cls in (None, 'fx'))
     x = torch.randn(CLIP)
     with torch.no_grad():
         a, b = listed(x), traced(x)

@@ -12,11 +12,13 @@ import torch.nn.functional as F
 import test_export
 import test_fx
 import test_layers
+import test_models
 import test_rivals
 import test_train
 from csst_zoo.engine import inference, train
 from csst_zoo.families import csst, gst, tam, tsm
 from csst_zoo.layers import C2DConv, spatiotemporal_mean
+from csst_zoo.models import video_resnet
 
 # Where a planted bug is active: everywhere, or only on one path a test of that path must check.
 PATHS = {
@@ -128,3 +130,9 @@ def test_c2d_conv_ignoring_its_stride(monkeypatch):
         self, c_in, c_out, 1, *args, **kwargs))
     with pytest.raises(AssertionError):
         test_layers.test_shapes_keep_time(C2DConv, dict(stride=2), 2, t=3)
+
+
+def test_residual_add_in_place_while_training(monkeypatch):
+    monkeypatch.setattr(video_resnet, 'recording_autograd', lambda: False)
+    with pytest.raises(AssertionError, match='CopySlices'):
+        test_models.test_training_graph_copies_no_clip_for_an_in_place_op('c2d')

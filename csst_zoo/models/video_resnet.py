@@ -1,21 +1,23 @@
 """Video ResNets: timm's ResNet with a conv family (``csst_zoo.families``) in its blocks.
 
 The stem, blocks, downsample paths, names and weight layout are timm's own; the model
-runs on 5-D clips ``(N, C, T, H, W)``. Every 2D op becomes its 1xkxk 3D equivalent
-(so a C2D model *is* the 2D net applied per frame), and the family's layer takes the place of
-the conv of each block that the family names (its ``slot``): the layout of torchvision's
-``VideoResNet`` where the family is one argument.
+runs on 5-D clips ``(N, C, T, H, W)``. Every 2D op becomes its 1xkxk 3D equivalent, which runs
+as the 2D op on the clip's frames (``layers.frames``: a C2D model *is* the 2D net applied per
+frame, on the 2D kernels), and the family's layer takes the place of the conv of each block
+that the family names (its ``slot``): the layout of torchvision's ``VideoResNet`` where the
+family is one argument.
 """
 from typing import Any, Dict, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from timm.models import register_model, generate_default_cfgs, get_pretrained_cfg
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
 from .._checks import check_positive_int
 from ..families import FAMILIES, family_arguments, get_family
-from ..layers import C2DConv, GlobalPool3d
+from ..layers import C2DConv, FrameBatchNorm, FrameConv, FrameMaxPool, GlobalPool3d
 from ._builder import build_video_model
 
 __all__ = ['VideoResNet']
@@ -23,18 +25,10 @@ __all__ = ['VideoResNet']
 _STAGES = ('layer1', 'layer2', 'layer3', 'layer4')
 
 
-def _conv3d_from_2d(conv: nn.Conv2d) -> nn.Conv3d:
-    """The per-frame (1 x kh x kw) Conv3d equivalent of a Conv2d."""
-    return nn.Conv3d(
-        conv.in_channels, conv.out_channels, kernel_size=(1, *conv.kernel_size), stride=(1, *conv.stride),
-        padding=(0, *conv.padding), dilation=(1, *conv.dilation), groups=conv.groups,
-        bias=conv.bias is not None)
-
-
 def _pool3d_from_2d(pool: nn.Module) -> nn.Module:
     k, s, p = (nn.modules.utils._pair(v) for v in (pool.kernel_size, pool.stride, pool.padding))
     if isinstance(pool, nn.MaxPool2d):
-        return nn.MaxPool3d((1, *k), (1, *s), (0, *p), ceil_mode=pool.ceil_mode)
+        return FrameMaxPool(k, s, p, ceil_mode=pool.ceil_mode)
     return nn.AvgPool3d((1, *k), (1, *s), (0, *p), ceil_mode=pool.ceil_mode,
                         count_include_pad=pool.count_include_pad)
 
@@ -56,11 +50,10 @@ def _make_video(module: nn.Module, in_stage: bool = False) -> None:
         if isinstance(child, nn.Conv2d):
             if child.groups != 1:
                 raise ValueError('grouped convs (ResNeXt cardinality > 1) are not supported')
-            if in_stage and child.kernel_size == (3, 3):
-                # the fast per-frame path (see C2DConv) for the block convs a family left 2D
+            if in_stage and child.kernel_size == (3, 3):  # the block convs a family left 2D
                 new = C2DConv(child.in_channels, child.out_channels, child.stride[0], child.dilation[0])
             else:
-                new = _conv3d_from_2d(child)
+                new = FrameConv.from_2d(child)
         elif isinstance(child, (nn.MaxPool2d, nn.AvgPool2d)):
             new = _pool3d_from_2d(child)
         else:
@@ -69,11 +62,63 @@ def _make_video(module: nn.Module, in_stage: bool = False) -> None:
         setattr(module, name, new)
 
 
+def recording_autograd() -> bool:
+    """Whether ops now are recorded for a backward pass (training), where in-place ops on the clips'
+    views are slow.
+
+    The per-frame ops return their clips as views of the frames they computed (``layers.frames``),
+    and an in-place op on a view makes autograd copy the whole tensor it views in the backward
+    pass (CopySlices), then run the op's backward on mismatched strides: in-place residual adds and
+    activations made a C2D-R50 training step on the CPU twice as slow as timm's ResNet50 on the
+    same frames. Without autograd (inference), in place is the faster way, as in timm."""
+    return torch.is_grad_enabled()
+
+
+class VideoReLU(nn.ReLU):
+    """ReLU, in place (as timm builds it) only where autograd does not record (``recording_autograd``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x, inplace=self.inplace and not recording_autograd())
+
+
+class _VideoResidual:
+    """The end of timm's residual block, its add in place only where autograd does not record."""
+
+    def _add_residual(self, x: torch.Tensor, shortcut: torch.Tensor, act: nn.Module) -> torch.Tensor:
+        if self.se is not None:
+            x = self.se(x)
+        if self.drop_path is not None:
+            x = self.drop_path(x)
+        if self.downsample is not None:
+            shortcut = self.downsample(shortcut)
+        return act(x + shortcut if recording_autograd() else x.add_(shortcut))
+
+
+class VideoBasicBlock(_VideoResidual, BasicBlock):
+    """timm's ``BasicBlock`` for clips (see ``recording_autograd``); its modules and names are timm's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        x = self.aa(self.act1(self.drop_block(self.bn1(self.conv1(x)))))
+        return self._add_residual(self.bn2(self.conv2(x)), shortcut, self.act2)
+
+
+class VideoBottleneck(_VideoResidual, Bottleneck):
+    """timm's ``Bottleneck`` for clips (see ``recording_autograd``); its modules and names are timm's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        x = self.act1(self.bn1(self.conv1(x)))
+        x = self.aa(self.act2(self.drop_block(self.bn2(self.conv2(x)))))
+        return self._add_residual(self.bn3(self.conv3(x)), shortcut, self.act3)
+
+
 class VideoResNet(ResNet):
     """A timm ResNet for clips ``(N, C, T, H, W)``, with a conv family in its blocks.
 
     Args:
-        block, layers: as timm's ``ResNet`` (``BasicBlock``/``Bottleneck`` and blocks per stage).
+        block, layers: as timm's ``ResNet`` (``VideoBasicBlock``/``VideoBottleneck``, timm's blocks for
+            clips, and blocks per stage).
         family: the conv family, a key of ``csst_zoo.FAMILIES`` (``'csst'``, ``'c2d'``, ``'tsm'``, ...).
         num_frames: the clip length the model is configured for (``pretrained_cfg['input_size']``).
             The network reads T from its input, so other lengths run too, except for families
@@ -102,8 +147,9 @@ class VideoResNet(ResNet):
         family = get_family(family)
         names = family_arguments()
         family_args = family.resolve_args({k: kwargs.pop(k) for k in list(kwargs) if k in names})
+        kwargs.setdefault('act_layer', VideoReLU)
         super().__init__(
-            block, layers, num_classes=num_classes, in_chans=in_chans, norm_layer=nn.BatchNorm3d,
+            block, layers, num_classes=num_classes, in_chans=in_chans, norm_layer=FrameBatchNorm,
             zero_init_last=zero_init_last, **kwargs)
         self.family, self.family_args = family, family_args
         _place_family(self, family, family_args, layers, num_frames)
@@ -181,10 +227,10 @@ def _cfg(source: str, family):
 
 
 _DEPTHS = {
-    18: (dict(block=BasicBlock, layers=(2, 2, 2, 2)), 'resnet18.tv_in1k'),
-    34: (dict(block=BasicBlock, layers=(3, 4, 6, 3)), 'resnet34.tv_in1k'),
-    50: (dict(block=Bottleneck, layers=(3, 4, 6, 3)), 'resnet50.tv_in1k'),
-    101: (dict(block=Bottleneck, layers=(3, 4, 23, 3)), 'resnet101.tv_in1k'),
+    18: (dict(block=VideoBasicBlock, layers=(2, 2, 2, 2)), 'resnet18.tv_in1k'),
+    34: (dict(block=VideoBasicBlock, layers=(3, 4, 6, 3)), 'resnet34.tv_in1k'),
+    50: (dict(block=VideoBottleneck, layers=(3, 4, 6, 3)), 'resnet50.tv_in1k'),
+    101: (dict(block=VideoBottleneck, layers=(3, 4, 23, 3)), 'resnet101.tv_in1k'),
 }
 default_cfgs = generate_default_cfgs({
     f'{name}_resnet{depth}.tv_in1k': _cfg(_DEPTHS[depth][1], family)

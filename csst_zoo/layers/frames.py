@@ -1,0 +1,86 @@
+"""Per-frame ops on clips: the 2D ops of a ResNet applied to every frame of ``(N, C, T, H, W)`` clips.
+
+Each runs as the 2D op on the frames ``(N T, C, H, W)`` (``to_frames``), so that cuDNN and oneDNN
+take their 2D kernels (on CUDA, BatchNorm3d of ``channels_last_3d`` tensors computes its statistics
+with a generic reduction kernel, BatchNorm2d of ``channels_last`` frames with its own), and keeps
+its 3D module's parameters, names and ONNX form: checkpoints and exported graphs are those of the
+1 x kh x kw Conv3d, BatchNorm3d and MaxPool3d it stands for.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ['FrameBatchNorm', 'FrameConv', 'FrameMaxPool', 'from_frames', 'to_frames']
+
+
+def to_frames(x: torch.Tensor) -> torch.Tensor:
+    """The frames ``(N T, C, H, W)`` of clips ``(N, C, T, H, W)``.
+
+    A free view when the clip's memory holds each frame in one piece: ``channels_last_3d`` (frames
+    in ``channels_last``) or the output of a per-frame op on contiguous frames (``from_frames`` of
+    it); a copy only for a contiguous ``(N, C, T, H, W)`` input, whose frames are interleaved."""
+    return x.transpose(1, 2).flatten(0, 1)
+
+
+def from_frames(frames: torch.Tensor, batch: int) -> torch.Tensor:
+    """Clips ``(N, C, T, H, W)`` of their frames ``(N T, C, H, W)``: always a free view."""
+    return frames.unflatten(0, (batch, -1)).transpose(1, 2)
+
+
+class FrameConv(nn.Conv3d):
+    """A 2D conv applied to every frame of a clip: a 1 x kh x kw Conv3d kernel, run as ``conv2d`` on
+    the frames (``to_frames``), so that oneDNN and cuDNN take their 2D paths; on CPU, ATen sends a
+    batch-1 1x3x3 ``conv3d`` with few channels to its native kernel rather than oneDNN (a
+    heuristic made for 2D shapes), 3x slower than its FLOPs. An ONNX export keeps the 1 x kh x kw
+    conv3d, which onnxruntime and OpenVINO run well (a fold there would cost two transposes)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size=3, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = False):
+        pair = nn.modules.utils._pair
+        super().__init__(
+            in_channels, out_channels, kernel_size=(1, *pair(kernel_size)), stride=(1, *pair(stride)),
+            padding=(0, *pair(padding)), dilation=(1, *pair(dilation)), groups=groups, bias=bias)
+
+    @classmethod
+    def from_2d(cls, conv: nn.Conv2d) -> 'FrameConv':
+        """The per-frame form of ``conv`` (its weights are not copied)."""
+        return cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                   conv.groups, conv.bias is not None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():
+            return super().forward(x)
+        y = F.conv2d(to_frames(x), self.weight.squeeze(2), self.bias, self.stride[1:], self.padding[1:],
+                     self.dilation[1:], self.groups)
+        return from_frames(y, x.shape[0])
+
+
+class FrameBatchNorm(nn.BatchNorm3d):
+    """BatchNorm over (N, T, H, W) of clips, run as BatchNorm2d over the frames: the same statistics."""
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        # It sees the frames (4-D), or the clip when exported: both are right, and the model checks
+        # its input (check_clip). Testing x.dim() here would also stop torch.fx, which cannot trace
+        # control flow on a traced value.
+        pass
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():
+            return super().forward(x)
+        return from_frames(super().forward(to_frames(x)), x.shape[0])
+
+
+class FrameMaxPool(nn.MaxPool3d):
+    """A 1 x k x k max pool of clips, run as a 2D max pool of the frames."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
+        pair = nn.modules.utils._pair
+        super().__init__((1, *pair(kernel_size)), (1, *pair(stride or kernel_size)), (0, *pair(padding)),
+                         ceil_mode=ceil_mode)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():
+            return super().forward(x)
+        frames = to_frames(x)
+        y = F.max_pool2d(frames, self.kernel_size[1:], self.stride[1:], self.padding[1:], ceil_mode=self.ceil_mode)
+        return from_frames(y, x.shape[0])
