@@ -358,7 +358,8 @@ def main(argv=None):
             flops[n] = count_flops(model, frames=args.frames, size=args.size, batch=args.batch)
             params[n] = count_params(model)
     for n in names:
-        flops[n], params[n] = flops[c2d_baseline(n)], params[c2d_baseline(n)]
+        if n.startswith(ANCHOR):
+            flops[n], params[n] = flops[c2d_baseline(n)], params[c2d_baseline(n)]
     step_flops = 3 if args.task == 'train' else 1  # backward: two products per forward one
 
     def mb(value):

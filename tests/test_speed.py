@@ -49,8 +49,8 @@ def test_training_steps_beside_timms_resnet_on_the_frames():
     csst = rows['csst_resnet18', 'eager']
     assert csst['clips_per_s'] == pytest.approx(1000 / csst['latency_ms'])  # batch 1
     assert csst['ratio_to_timm'] > 0 and csst['ratio_to_c2d'] > 0
-    # the anchor does C2D's math: the same multiply-adds
-    assert rows['timm:resnet18', 'eager']['gflops'] == rows['c2d_resnet18', 'eager']['gflops']
+    # the anchor does C2D's math: the same multiply-adds; CSST's are its own
+    assert rows['timm:resnet18', 'eager']['gflops'] == rows['c2d_resnet18', 'eager']['gflops'] < csst['gflops']
 
 
 def test_a_timed_training_step_trains():
