@@ -12,7 +12,8 @@ decay, the model in training mode).
 
 Anchor: every depth gets a row for timm's own ``resnet{depth}`` on the N*T frames of the clips
 (``timm:resnet50``), its logits averaged over each clip's T frames: the same math as C2D, in
-the same precision, memory format and runtime. Every row is also given as a ratio to it.
+the same precision, memory format and runtime (the PyTorch ones: the exported runtimes run
+csst_zoo's exports). Every row is also given as a ratio to it.
 
 Runtimes: eager (fp32, contiguous), channels_last (channels_last_3d), compile (torch.compile,
 inductor with freezing, channels_last_3d), onnxruntime and openvino (the verified export of
@@ -346,7 +347,8 @@ def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     names = with_baselines([n.strip() for n in args.models.split(',') if n.strip()], args.anchor)
-    runs = [(n, r) for n in names for r in args.runtime]
+    # timm's ResNet runs in PyTorch only: the exported runtimes run csst_zoo's verified exports
+    runs = [(n, r) for n in names for r in args.runtime if not (n.startswith(ANCHOR) and RUNTIMES[r].inference_only)]
     peak = args.peak or measure_peak(args.device)  # first, on an idle machine
     with tempfile.TemporaryDirectory(prefix='csst-speed-') as args.workdir:  # exported files
         latency, per_process = timed(runs, args)

@@ -68,3 +68,12 @@ def test_a_timed_training_step_trains():
 def test_training_refuses_exported_runtimes():
     run = speed(*TINY, '--task', 'train', '--runtime', 'onnxruntime')
     assert run.returncode == 2 and '--task train takes eager, channels_last, compile, bf16, compile_bf16' in run.stderr
+
+
+def test_exported_runtimes_have_no_anchor_row():
+    run = speed(*TINY, '--runtime', 'eager,onnxruntime', '--no-memory', '--format', 'json')
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = {(row['model'], row['runtime']): row for row in json.loads(run.stdout)['rows']}
+    assert ('timm:resnet18', 'eager') in rows and ('timm:resnet18', 'onnxruntime') not in rows
+    assert rows['csst_resnet18', 'onnxruntime']['ratio_to_timm'] is None
+    assert rows['csst_resnet18', 'onnxruntime']['ratio_to_c2d'] > 0
