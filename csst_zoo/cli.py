@@ -225,7 +225,12 @@ def parser() -> argparse.ArgumentParser:
                         'clockwise are never flipped')
     t.add_argument('--workers', type=int, default=4)
     t.add_argument('--seed', type=int, default=0)
-    t.add_argument('--amp', action=argparse.BooleanOptionalAction, default=None, help='default: on CUDA')
+    t.add_argument('--amp', action=argparse.BooleanOptionalAction, default=None,
+                   help='mixed precision (default: on CUDA): bf16 where the device has it, else fp16 with a grad '
+                        'scaler')
+    t.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=True,
+                   help='clips and weights in channels_last_3d, the frames in channels_last (default: on)')
+    t.add_argument('--compile', action='store_true', help='torch.compile the model for the training steps')
     t.add_argument('--resume', action='store_true', help='continue from OUTPUT/last.pth')
     t.add_argument('--no-validate', dest='validate', action='store_false')
     t.add_argument('--eval-every', type=int, default=1, help='validate every N epochs (and after the last)')

@@ -98,14 +98,14 @@ def test_tsm_without_its_shift(monkeypatch, tmp_path):
 
 
 def test_evaluation_scoring_only_the_first_view(monkeypatch, jester):
-    monkeypatch.setattr(train, 'view_logits', lambda model, clips: model(clips[:, 0]))
+    monkeypatch.setattr(train, 'view_logits', lambda model, clips, *layout: model(clips[:, 0]))
     with pytest.raises(AssertionError):
         test_train.test_evaluation_averages_the_logits_of_the_views(jester)
 
 
 def test_prediction_averaging_probabilities(monkeypatch, tmp_path):
     monkeypatch.setattr(inference, 'view_logits',
-                        lambda model, clips: model(clips[0]).softmax(1).mean(0, keepdim=True).log())
+                        lambda model, clips, *layout: model(clips[0]).softmax(1).mean(0, keepdim=True).log())
     with pytest.raises(AssertionError):
         test_train.test_prediction_averages_the_logits_of_the_views(tmp_path)
 

@@ -59,9 +59,9 @@ def test_a_timed_training_step_trains():
     args = bench.parse_args(['--task', 'train', '--frames', '2', '--size', '32', '--batch', '2'])
     layouts = {5: torch.channels_last_3d, 4: torch.channels_last}
     for name, shape in (('csst_resnet18', (2, 3, 2, 32, 32)), ('timm:resnet18', (4, 3, 32, 32))):
-        step, x = bench.build(name, 'bf16', args)
+        step, x = bench.build(name, 'channels_last', args)
         assert x.shape == shape and x.is_contiguous(memory_format=layouts[x.ndim])
-        losses = [step(x).item() for _ in range(4)]  # SGD steps on one batch: its loss falls
+        losses = [step(x).item() for _ in range(3)]  # SGD steps on one batch: its loss falls
         assert losses[-1] < losses[0], losses
 
 

@@ -18,7 +18,7 @@ from conftest import JESTER_CLASSES as NAMES, frames_of, write_frame_folder, wri
 from csst_zoo.cli import main as cli_main
 from csst_zoo.data import VideoDataset, eval_transform, read_dataset
 from csst_zoo.engine import TrainConfig, classification_metrics, evaluate, fit, predict_video
-from csst_zoo.engine.train import training_set
+from csst_zoo.engine.train import amp_dtype, training_set
 
 
 def config(jester, output, **kw):
@@ -38,13 +38,40 @@ def test_train_resume_is_bit_exact(jester, tmp_path):
     a, b = (torch.load(tmp_path / d / 'last.pth', weights_only=True) for d in 'ab')
     assert all(torch.equal(a['model'][k], b['model'][k]) for k in a['model'])
     log = (tmp_path / 'b' / 'log.csv').read_text().splitlines()
-    assert log[0].startswith('epoch,lr,train_loss,train_top1,epoch_seconds,val_loss,val_top1,val_top5')
+    assert log[0] == 'epoch,lr,train_loss,train_top1,epoch_seconds,clips_per_s,data_wait,val_loss,val_top1,val_top5'
+    assert straight['clips_per_s'] > 0 and 0 <= straight['data_wait'] < 1
     assert [line.split(',')[0] for line in log[1:]] == ['1', '2']
     # the best model travels as a hub checkpoint with the class names
     best = csst_zoo.create_model(f'local-dir:{tmp_path / "a" / "best"}')
     assert list(best.pretrained_cfg['label_names']) == NAMES and best.num_frames == 4
     with pytest.raises(ValueError, match='--resume: .* is of csst_resnet18 with 3 classes, not c2d_resnet18'):
         fit(config(jester, tmp_path / 'b', model='c2d_resnet18', resume=True))
+
+
+def test_clips_do_not_depend_on_workers_or_resuming(jester, tmp_path):
+    """Every random draw of a training clip is a function of (seed, epoch, video): two persistent
+    workers give the weights of no worker, and so does a resumed run of them."""
+    kw = dict(model='c2d_resnet18', validate=False)  # dropout on: loading must not move the model's RNG
+    alone = fit(config(jester, tmp_path / 'alone', workers=0, **kw))
+    first = fit(config(jester, tmp_path / 'workers', workers=2, stop_after=1, **kw))
+    resumed = fit(config(jester, tmp_path / 'workers', workers=2, resume=True, **kw))
+    assert first['epoch'] == 1 and resumed['epoch'] == 2
+    assert resumed['weights_sha256'] == alone['weights_sha256']
+
+
+def test_amp_takes_bf16_where_the_device_has_it(monkeypatch):
+    assert amp_dtype(torch.device('cpu')) == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda *args, **kwargs: True)
+    assert amp_dtype(torch.device('cuda')) == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda *args, **kwargs: False)
+    assert amp_dtype(torch.device('cuda')) == torch.float16  # with a grad scaler (fit)
+
+
+@pytest.mark.slow
+def test_compiled_training(jester, tmp_path):
+    row = fit(config(jester, tmp_path, model='c2d_resnet18', epochs=1, warmup_epochs=0, validate=False,
+                     compile=True))
+    assert math.isfinite(row['train_loss']) and row['clips_per_s'] > 0
 
 
 def test_learning_rate_scales_with_the_batch(jester, tmp_path):

@@ -8,12 +8,13 @@ from ..data import VideoDataset, eval_transform
 __all__ = ['predict_video', 'view_logits']
 
 
-def view_logits(model, clips: torch.Tensor) -> torch.Tensor:
-    """Logits of videos given as ``(B, V, C, T, H, W)`` clips: the model on all ``V`` views of each,
-    their logits averaged. This is TSN's and TSM's test protocol (class scores averaged over the
-    crops and clips before any softmax), used by evaluation, prediction and the training loop."""
+def view_logits(model, clips: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format):
+    """Logits of videos given as ``(B, V, C, T, H, W)`` clips: the model on all ``V`` views of each
+    (in ``memory_format``), their logits averaged. This is TSN's and TSM's test protocol (class scores
+    averaged over the crops and clips before any softmax), used by evaluation, prediction and the
+    training loop."""
     b, v = clips.shape[:2]
-    return model(clips.flatten(0, 1)).view(b, v, -1).mean(dim=1)
+    return model(clips.flatten(0, 1).contiguous(memory_format=memory_format)).view(b, v, -1).mean(dim=1)
 
 
 @torch.no_grad()

@@ -5,8 +5,9 @@ at a total batch of 8 scaled linearly with the batch, cosine schedule with 10 li
 epochs, dropout 0.3 before the classifier, multi-scale crop + flip, 1 clip x centre crop test.
 
 Resuming is bit-exact: a checkpoint holds the model, optimizer, schedule, AMP scaler and RNG
-states, the data order of an epoch is a function of (seed, epoch) and each epoch's loader
-workers are seeded from it, so epochs 1..n then n+1.. equal one run of 1..n+1.
+states, the data order of an epoch is a function of (seed, epoch), and every random draw of a
+training clip (frames, crop, flip) a function of (seed, epoch, video) (``EpochSeeded``), so
+epochs 1..n then n+1.. equal one run of 1..n+1, with any number of (persistent) loader workers.
 """
 import csv
 import dataclasses
@@ -23,7 +24,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from timm.scheduler import CosineLRScheduler
 from timm.utils import distribute_bn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm import tqdm
 
 from .._io import staged_files
@@ -33,11 +34,11 @@ from ..models import create_model
 from .inference import view_logits
 from .metrics import classification_metrics
 
-__all__ = ['TrainConfig', 'fit', 'evaluate', 'weights_digest', 'CHECKPOINT_NAME']
+__all__ = ['TrainConfig', 'fit', 'evaluate', 'weights_digest', 'amp_dtype', 'EpochSeeded', 'CHECKPOINT_NAME']
 
 CHECKPOINT_NAME = 'last.pth'
 LOG_NAME = 'log.csv'
-TRAIN_COLUMNS = ('epoch', 'lr', 'train_loss', 'train_top1', 'epoch_seconds')
+TRAIN_COLUMNS = ('epoch', 'lr', 'train_loss', 'train_top1', 'epoch_seconds', 'clips_per_s', 'data_wait')
 VAL_COLUMNS = ('val_loss', 'val_top1', 'val_top5')
 
 
@@ -61,7 +62,9 @@ class TrainConfig:
     flip: Optional[bool] = None  # default: on, except for Jester (its classes are mirror pairs)
     workers: int = 4
     seed: int = 0
-    amp: Optional[bool] = None  # default: on CUDA
+    amp: Optional[bool] = None  # default: on CUDA; bf16 where the device has it (amp_dtype), else fp16 + scaler
+    channels_last: bool = True  # clips and weights in channels_last_3d: the frames in channels_last
+    compile: bool = False  # torch.compile the model for the training steps
     resume: bool = False
     validate: bool = True
     eval_every: int = 1  # validate every this many epochs, and after the last
@@ -106,34 +109,82 @@ def weights_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+class EpochSeeded(Dataset):
+    """A data set read by ``(epoch, index)`` keys (``EpochKeys``), each item drawn with the global RNG
+    seeded from ``(seed, epoch, index)`` and restored after: a training clip's frames, crop and flip
+    are the same whichever worker loads it, however many there are, whether they persist across
+    epochs and whether the run was resumed."""
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        epoch, index = key
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(hash((self.seed, epoch, index)) & (2 ** 63 - 1))  # ints hash the same in every process
+            return self.dataset[index]
+
+
+class EpochKeys(Sampler):
+    """The indices of ``sampler`` as ``(epoch, index)`` keys for ``EpochSeeded``; ``set_epoch`` sets both."""
+
+    def __init__(self, sampler: DistributedSampler):
+        self.sampler, self.epoch = sampler, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        return ((self.epoch, i) for i in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
 def _loader(dataset, ddp: Distributed, batch_size, workers, shuffle, seed):
-    # One code path with or without DDP: the sampler's order is a function of (seed, epoch).
+    # One code path with or without DDP: the sampler's order is a function of (seed, epoch). Training
+    # reads EpochSeeded items, so its workers can persist; the loader's own generator keeps it from
+    # drawing from the global RNG (dropout's) when it starts workers.
     sampler = DistributedSampler(dataset, ddp.world_size, ddp.rank, shuffle=shuffle, seed=seed, drop_last=shuffle)
-    generator = torch.Generator()
+    if shuffle:
+        dataset, sampler = EpochSeeded(dataset, seed), EpochKeys(sampler)
     loader = DataLoader(dataset, batch_size, sampler=sampler, num_workers=workers, drop_last=shuffle,
-                        pin_memory=ddp.device.type == 'cuda', generator=generator,
-                        persistent_workers=False)
-    return loader, sampler, generator
+                        pin_memory=ddp.device.type == 'cuda', generator=torch.Generator().manual_seed(seed),
+                        persistent_workers=shuffle and workers > 0)
+    return loader, sampler
+
+
+def amp_dtype(device: torch.device) -> torch.dtype:
+    """The autocast precision: bf16 (fp32's range, no grad scaler needed) wherever the device computes
+    in it, fp16 with a grad scaler on GPUs without bf16."""
+    if device.type == 'cuda' and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
 
 
 def _autocast(device, enabled):
-    return torch.autocast(device.type, dtype=torch.float16 if device.type == 'cuda' else torch.bfloat16,
-                          enabled=bool(enabled))
+    return torch.autocast(device.type, dtype=amp_dtype(device), enabled=bool(enabled))
 
 
 @torch.no_grad()
 def evaluate(model, dataset: VideoDataset, num_classes: int, batch_size: int = 8, workers: int = 4,
-             ddp: Optional[Distributed] = None, amp: bool = False, progress: bool = True) -> Dict:
+             ddp: Optional[Distributed] = None, amp: bool = False, progress: bool = True,
+             memory_format: torch.memory_format = torch.contiguous_format) -> Dict:
     """Top-1/top-5, loss and per-class accuracy of ``model`` on ``dataset``, scoring each video by
     the average of its views' logits (``view_logits``). Under DDP every rank scores a shard and the
     results are gathered exactly once."""
     ddp = ddp or Distributed()
-    loader, sampler, _ = _loader(dataset, ddp, batch_size, workers, shuffle=False, seed=0)
+    loader, sampler = _loader(dataset, ddp, batch_size, workers, shuffle=False, seed=0)
     model.eval()
     indices, scores, labels = list(sampler), [], []
     for clips, target in tqdm(loader, desc='eval', disable=not (progress and ddp.main), leave=False):
         with _autocast(ddp.device, amp):
-            scores.append(view_logits(model, clips.to(ddp.device, non_blocking=True)).float().cpu())
+            clips = clips.to(ddp.device, non_blocking=True)
+            scores.append(view_logits(model, clips, memory_format).float().cpu())
         labels.append(target)
     shard = (indices, torch.cat(scores), torch.cat(labels))
     seen, all_scores, all_labels = set(), [], []
@@ -197,17 +248,20 @@ def fit(cfg: TrainConfig) -> Dict:
     val_set = VideoDataset(val_samples, cfg.num_frames, eval_transform(model.pretrained_cfg), train=False) \
         if val_samples else None
 
-    model.to(ddp.device)
+    memory_format = torch.channels_last_3d if cfg.channels_last else torch.contiguous_format
+    model.to(ddp.device, memory_format=memory_format)
     net = torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[ddp.device.index] if ddp.device.type == 'cuda' else None) if ddp.world_size > 1 else model
+    if cfg.compile:
+        net = torch.compile(net)
     total_batch = cfg.batch_size * ddp.world_size
     lr = cfg.lr if cfg.lr is not None else 0.01 * total_batch / 8
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scheduler = CosineLRScheduler(optimizer, t_initial=cfg.epochs, warmup_t=cfg.warmup_epochs,
                                   warmup_lr_init=lr / 100 if cfg.warmup_epochs else 0)
     amp = cfg.amp if cfg.amp is not None else ddp.device.type == 'cuda'
-    scaler = torch.amp.GradScaler(ddp.device.type, enabled=amp and ddp.device.type == 'cuda')
-    loader, sampler, generator = _loader(train_set, ddp, cfg.batch_size, cfg.workers, shuffle=True, seed=cfg.seed)
+    scaler = torch.amp.GradScaler(ddp.device.type, enabled=amp and amp_dtype(ddp.device) == torch.float16)
+    loader, sampler = _loader(train_set, ddp, cfg.batch_size, cfg.workers, shuffle=True, seed=cfg.seed)
     if len(loader) == 0:
         raise ValueError(f'{len(train_set)} training videos make no full batch of {cfg.batch_size} per process')
 
@@ -239,31 +293,38 @@ def fit(cfg: TrainConfig) -> Dict:
     for epoch in range(start, end):
         scheduler.step(epoch)
         sampler.set_epoch(epoch)
-        generator.manual_seed(cfg.seed * 100003 + epoch)  # loader workers' seeds for this epoch
         net.train()
-        began, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
+        loss_sum, correct, seen, waited = 0.0, 0, 0, 0.0
         bar = tqdm(loader, desc=f'epoch {epoch + 1}/{cfg.epochs}', disable=not (cfg.progress and ddp.main))
+        began = step_end = time.perf_counter()
         for clips, target in bar:
+            waited += time.perf_counter() - step_end  # the loader's share: the step waited for its batch
             clips, target = clips.to(ddp.device, non_blocking=True), target.to(ddp.device, non_blocking=True)
             with _autocast(ddp.device, amp):
-                logits = view_logits(net, clips)
+                logits = view_logits(net, clips, memory_format)
                 loss = F.cross_entropy(logits.float(), target)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            loss_sum += loss.item() * len(target)
+            loss_sum += loss.item() * len(target)  # .item() waits for the step: the times below are its own
             correct += (logits.argmax(1) == target).sum().item()
             seen += len(target)
-            bar.set_postfix(loss=f'{loss_sum / seen:.4f}')
+            step_end = time.perf_counter()
+            elapsed = step_end - began
+            bar.set_postfix(loss=f'{loss_sum / seen:.4f}', clips_s=f'{seen * ddp.world_size / elapsed:.1f}',
+                            data_wait=f'{waited / elapsed:.0%}')
         if ddp.world_size > 1:
             # BatchNorm statistics are per process; average them so every replica (and the
             # checkpoint) holds the same model.
             distribute_bn(model, ddp.world_size, reduce=True)
+        seconds = time.perf_counter() - began
         row = dict(epoch=epoch + 1, lr=optimizer.param_groups[0]['lr'], train_loss=loss_sum / seen,
-                   train_top1=100.0 * correct / seen, epoch_seconds=time.perf_counter() - began)
+                   train_top1=100.0 * correct / seen, epoch_seconds=seconds,
+                   clips_per_s=seen * ddp.world_size / seconds, data_wait=waited / seconds)
         if val_set is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
-            metrics = evaluate(model, val_set, len(class_names), cfg.batch_size, cfg.workers, ddp, amp, cfg.progress)
+            metrics = evaluate(model, val_set, len(class_names), cfg.batch_size, cfg.workers, ddp, amp, cfg.progress,
+                               memory_format)
             row.update(val_loss=metrics['loss'], val_top1=metrics['top1'], val_top5=metrics['top5'])
         # best by validation top-1, judged only in epochs that validated; without validation, the last
         if val_set is None:
