@@ -27,12 +27,25 @@ def from_frames(frames: torch.Tensor, batch: int) -> torch.Tensor:
     return frames.unflatten(0, (batch, -1)).transpose(1, 2)
 
 
-class FrameConv(nn.Conv3d):
+class _PerFrame:
+    """A 3D module of 1 x k x k ops that runs as ``_on_frames``, its 2D op, on the clip's frames; an
+    ONNX export keeps the 3D op, which onnxruntime and OpenVINO run well (a fold there would cost
+    two Transposes per op)."""
+
+    def _on_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():
+            return super().forward(x)
+        return from_frames(self._on_frames(to_frames(x)), x.shape[0])
+
+
+class FrameConv(_PerFrame, nn.Conv3d):
     """A 2D conv applied to every frame of a clip: a 1 x kh x kw Conv3d kernel, run as ``conv2d`` on
-    the frames (``to_frames``), so that oneDNN and cuDNN take their 2D paths; on CPU, ATen sends a
-    batch-1 1x3x3 ``conv3d`` with few channels to its native kernel rather than oneDNN (a
-    heuristic made for 2D shapes), 3x slower than its FLOPs. An ONNX export keeps the 1 x kh x kw
-    conv3d, which onnxruntime and OpenVINO run well (a fold there would cost two transposes)."""
+    the frames, so that oneDNN and cuDNN take their 2D paths; on CPU, ATen sends a batch-1 1x3x3
+    ``conv3d`` with few channels to its native kernel rather than oneDNN (a heuristic made for 2D
+    shapes), 3x slower than its FLOPs."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size=3, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = False):
@@ -47,15 +60,12 @@ class FrameConv(nn.Conv3d):
         return cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
                    conv.groups, conv.bias is not None)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.onnx.is_in_onnx_export():
-            return super().forward(x)
-        y = F.conv2d(to_frames(x), self.weight.squeeze(2), self.bias, self.stride[1:], self.padding[1:],
-                     self.dilation[1:], self.groups)
-        return from_frames(y, x.shape[0])
+    def _on_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(frames, self.weight.squeeze(2), self.bias, self.stride[1:], self.padding[1:],
+                        self.dilation[1:], self.groups)
 
 
-class FrameBatchNorm(nn.BatchNorm3d):
+class FrameBatchNorm(_PerFrame, nn.BatchNorm3d):
     """BatchNorm over (N, T, H, W) of clips, run as BatchNorm2d over the frames: the same statistics."""
 
     def _check_input_dim(self, x: torch.Tensor) -> None:
@@ -64,13 +74,11 @@ class FrameBatchNorm(nn.BatchNorm3d):
         # control flow on a traced value.
         pass
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.onnx.is_in_onnx_export():
-            return super().forward(x)
-        return from_frames(super().forward(to_frames(x)), x.shape[0])
+    def _on_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        return nn.BatchNorm3d.forward(self, frames)  # its statistics and running averages, on 4-D input
 
 
-class FrameMaxPool(nn.MaxPool3d):
+class FrameMaxPool(_PerFrame, nn.MaxPool3d):
     """A 1 x k x k max pool of clips, run as a 2D max pool of the frames."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
@@ -78,9 +86,5 @@ class FrameMaxPool(nn.MaxPool3d):
         super().__init__((1, *pair(kernel_size)), (1, *pair(stride or kernel_size)), (0, *pair(padding)),
                          ceil_mode=ceil_mode)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.onnx.is_in_onnx_export():
-            return super().forward(x)
-        frames = to_frames(x)
-        y = F.max_pool2d(frames, self.kernel_size[1:], self.stride[1:], self.padding[1:], ceil_mode=self.ceil_mode)
-        return from_frames(y, x.shape[0])
+    def _on_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(frames, self.kernel_size[1:], self.stride[1:], self.padding[1:], ceil_mode=self.ceil_mode)
