@@ -50,6 +50,30 @@ def test_compiles_without_graph_break(family):
         torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize('grad', [False, True], ids=['inference', 'training'])
+def test_compiled_graph_takes_the_3d_ops_for_inference(grad):
+    """Compiled for inference, every BatchNorm reads its conv's output directly, the pattern
+    inductor's freezing folds into the conv; frame views between them (the eager form) would hide
+    it. Compiled with autograd, the per-frame ops stay 2D ops on the frames, as in eager."""
+    torch._dynamo.reset()
+    graphs = []
+
+    def keep_graph(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    model = csst_zoo.create_model('c2d_resnet18', num_classes=7, num_frames=FRAMES).eval()
+    with torch.set_grad_enabled(grad):
+        torch.compile(model, backend=keep_graph, fullgraph=True)(clip())
+    nodes = list(graphs[0].graph.nodes)
+    norms = [n for n in nodes if n.target is torch.nn.functional.batch_norm]
+    assert len(norms) == 20
+    convs = {n.target for n in nodes if n.target in (torch.conv2d, torch.conv3d)}
+    assert convs == ({torch.conv2d} if grad else {torch.conv3d})
+    assert all(n.args[0].target is torch.conv3d for n in norms) is not grad
+    torch._dynamo.reset()
+
+
 @pytest.mark.parametrize('family', FAMILIES)
 def test_onnx_export_matches_eager_with_dynamic_batch_and_frames(family, tmp_path):
     onnx = pytest.importorskip('onnx')

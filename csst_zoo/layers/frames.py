@@ -28,15 +28,18 @@ def from_frames(frames: torch.Tensor, batch: int) -> torch.Tensor:
 
 
 class _PerFrame:
-    """A 3D module of 1 x k x k ops that runs as ``_on_frames``, its 2D op, on the clip's frames; an
-    ONNX export keeps the 3D op, which onnxruntime and OpenVINO run well (a fold there would cost
-    two Transposes per op)."""
+    """A 3D module of 1 x k x k ops that runs as ``_on_frames``, its 2D op, on the clip's frames.
+
+    Two graph builders keep the 3D op: an ONNX export, which onnxruntime and OpenVINO run well (a
+    fold there would cost two Transposes per op), and ``torch.compile`` without autograd, where
+    inductor folds each BatchNorm into the conv before it (with ``freezing``) only when no frame
+    views sit between them, and its own layout pass replaces what the 2D kernels gave eager."""
 
     def _on_frames(self, frames: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.onnx.is_in_onnx_export():
+        if torch.onnx.is_in_onnx_export() or (torch.compiler.is_compiling() and not torch.is_grad_enabled()):
             return super().forward(x)
         return from_frames(self._on_frames(to_frames(x)), x.shape[0])
 
@@ -69,9 +72,9 @@ class FrameBatchNorm(_PerFrame, nn.BatchNorm3d):
     """BatchNorm over (N, T, H, W) of clips, run as BatchNorm2d over the frames: the same statistics."""
 
     def _check_input_dim(self, x: torch.Tensor) -> None:
-        # It sees the frames (4-D), or the clip when exported: both are right, and the model checks
-        # its input (check_clip). Testing x.dim() here would also stop torch.fx, which cannot trace
-        # control flow on a traced value.
+        # It sees the frames (4-D), or the clip when exported or compiled for inference: both are
+        # right, and the model checks its input (check_clip). Testing x.dim() here would also stop
+        # torch.fx, which cannot trace control flow on a traced value.
         pass
 
     def _on_frames(self, frames: torch.Tensor) -> torch.Tensor:
