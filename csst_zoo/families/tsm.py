@@ -20,13 +20,15 @@ def temporal_shift(x: torch.Tensor, fold_div: int = 8) -> torch.Tensor:
 
     Of the C channels, the first ``fold = C // fold_div`` take frame t+1 (shifted towards the
     start), the next ``fold`` take frame t-1 (towards the end), and the rest stay; the frames
-    shifted in from beyond the clip's ends are zeros. Written as slices and concatenations (no
+    shifted in from beyond the clip's ends are zeros. Written as a split and concatenations (no
     in-place writes into a zero tensor, as the official code does), so it traces to ONNX and
-    compiles for any T.
+    compiles for any T. A split, not three slices of ``x``: the gradient of a slice is a tensor of
+    ``x``'s size, and three of them summed cost more than the conv after the shift; the gradient of
+    a split is one concatenation.
     """
     fold = x.shape[1] // fold_div
-    from_next, from_previous = shift_time(x[:, :fold], 1), shift_time(x[:, fold:2 * fold], -1)
-    return torch.cat([from_next, from_previous, x[:, 2 * fold:]], dim=1)
+    to_next, to_previous, rest = x.split([fold, fold, x.shape[1] - 2 * fold], dim=1)
+    return torch.cat([shift_time(to_next, 1), shift_time(to_previous, -1), rest], dim=1)
 
 
 class ShiftConv(C2DConv):

@@ -1,6 +1,7 @@
 """The per-frame (C2D) and full 3D convs the families build on, a shift along time, and the check of a grouped
 conv's channels."""
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .._checks import check_positive_int
@@ -44,9 +45,16 @@ class C3DConv(nn.Conv3d):
 
 
 def shift_time(x: torch.Tensor, offset: int) -> torch.Tensor:
-    """``y[:, :, t] = x[:, :, t + offset]`` for a clip ``(N, C, T, ...)``, zeros where ``t + offset``
-    falls outside the clip (``|offset| <= T``). Written as a slice and a concatenation with zeros,
-    which trace to ONNX for a dynamic T without the transposes ``F.pad`` exports to."""
+    """``y[:, :, t] = x[:, :, t + offset]`` for a clip ``(N, C, T, H, W)``, zeros where ``t + offset``
+    falls outside the clip (``|offset| <= T``).
+
+    One pad, cropping ``offset`` frames at one end and adding as many zeros at the other: a single
+    pass, and its gradient keeps ``x``'s memory format (a slice's gradient is a new contiguous
+    tensor, and adding it to a ``channels_last_3d`` gradient takes a slow strided path). An ONNX
+    export writes a slice and a concatenation with zeros, which trace for a dynamic T without the
+    transposes ``F.pad`` exports to."""
+    if not torch.onnx.is_in_onnx_export():
+        return F.pad(x, (0, 0, 0, 0, -offset, offset))
     if offset > 0:
         return torch.cat([x[:, :, offset:], torch.zeros_like(x[:, :, :offset])], dim=2)
     if offset < 0:
