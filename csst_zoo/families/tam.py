@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from .._checks import check_positive_int
-from ..layers import C2DConv, shift_time
+from ..layers import C2DConv, frame_means, shift_time
 from ._family import Family, OfficialLayout, Release
 
 __all__ = ['TemporalAdaptiveModule', 'TAMConv', 'FAMILY']
@@ -43,18 +43,28 @@ class TemporalAdaptiveModule(nn.Module):
             nn.Conv1d(channels // 4, channels, 1, bias=False), nn.Sigmoid())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = check_clip_length(x, self.num_frames).mean(dim=(3, 4))          # (N, C, T)
+        pooled = frame_means(check_clip_length(x, self.num_frames))  # (N, C, T)
         kernel = self.global_branch(pooled.flatten(0, 1)).unflatten(0, pooled.shape[:2])[..., None, None, None]
-        x = x * self.local_branch(pooled)[..., None, None]
+        x = x * _channels_innermost(self.local_branch(pooled)[..., None, None])
         # The per-(sample, channel) temporal conv as a sum of shifted copies: tap j reads frame
         # t + j - k // 2 (a cross-correlation, zero padded, as the official grouped conv2d).
-        out = kernel[:, :, 0] * shift_time(x, -(self.kernel_size // 2))
+        taps = [_channels_innermost(kernel[:, :, j]) for j in range(self.kernel_size)]
+        out = taps[0] * shift_time(x, -(self.kernel_size // 2))
         for j in range(1, self.kernel_size):
-            out = out + kernel[:, :, j] * shift_time(x, j - self.kernel_size // 2)
+            out = torch.addcmul(out, taps[j], shift_time(x, j - self.kernel_size // 2))
         return out
 
     def extra_repr(self) -> str:
         return f'num_frames={self.num_frames}, kernel_size={self.kernel_size}'
+
+
+def _channels_innermost(factors: torch.Tensor) -> torch.Tensor:
+    """Per-channel factors ``(N, C, T or 1, 1, 1)`` stored channels-innermost, as a channels_last_3d
+    clip is: a product whose small operand strides through C in the clip's innermost loop does not
+    vectorise (10x slower on CPU). An ONNX export has no memory formats and needs no copy."""
+    if torch.onnx.is_in_onnx_export():
+        return factors
+    return factors.contiguous(memory_format=torch.channels_last_3d)
 
 
 def check_clip_length(x: torch.Tensor, num_frames: int) -> torch.Tensor:

@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-__all__ = ['GlobalPool3d', 'spatiotemporal_mean']
+__all__ = ['GlobalPool3d', 'frame_means', 'spatiotemporal_mean']
 
 
 def spatiotemporal_mean(x: torch.Tensor, keepdim: bool = True) -> torch.Tensor:
@@ -18,6 +18,19 @@ def spatiotemporal_mean(x: torch.Tensor, keepdim: bool = True) -> torch.Tensor:
     sum_dtype = torch.float32 if x.dtype == torch.float16 else None
     total = x.sum(dim=(2, 3, 4), keepdim=keepdim, dtype=sum_dtype)
     return (total / x.shape[2:].numel()).to(x.dtype)
+
+
+def frame_means(x: torch.Tensor) -> torch.Tensor:
+    """The spatial mean of every frame of a clip: ``(N, C, T, H, W)`` to ``(N, C, T)``.
+
+    Reduced over the frames' H and W, ``(N, T, C, H, W)``: for a ``channels_last_3d`` clip, ATen's
+    reduction over the clip's dims 3 and 4 takes a path about 10x slower than the same reduction
+    written over the frames, which runs at the speed of a contiguous clip's (measured in bf16 and
+    fp32 on CPU). An ONNX export writes one ReduceMean.
+    """
+    if torch.onnx.is_in_onnx_export():
+        return x.mean(dim=(3, 4))
+    return x.transpose(1, 2).mean(dim=(3, 4)).transpose(1, 2)
 
 
 # torch.fx traces a call of it as one node (its dtype test is control flow, which symbolic
