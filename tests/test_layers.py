@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from csst_zoo import C2DConv, C3DConv, CSSTConv, P3DConv, pfff
 from csst_zoo.families import FAMILIES, get_family
-from csst_zoo.layers import spatiotemporal_mean
+from csst_zoo.layers import conv3d, spatiotemporal_mean
 from csst_zoo.profiling import conv_params_formula as table1_params
 from conftest import n_params
 
@@ -150,3 +150,18 @@ def test_family_arguments_are_checked_and_defaulted():
     with pytest.raises(ValueError, match="family must be one of"):
         get_family('x3d')
     assert FAMILIES['csst'].resolve_args({'alpha': None, 'groups': 4}) == {'alpha': 0.5, 'groups': 4}
+
+
+def test_conv3d_runs_onednn_on_cpu_fp32_and_equals_aten():
+    # A small single clip, where ATen's own heuristic would take its native kernel.
+    x = torch.randn(1, 8, 4, 6, 6, requires_grad=True)
+    w = torch.randn(4, 8, 3, 3, 3, requires_grad=True)
+    y = conv3d(x, w, None, (1, 1, 1), (1, 1, 1), (1, 1, 1), 1)
+    assert type(y.grad_fn).__name__ == 'MkldnnConvolutionBackward0'
+    expected = F.conv3d(x, w, None, 1, 1)
+    torch.testing.assert_close(y, expected, rtol=1e-4, atol=1e-4)
+    g = torch.randn_like(y)
+    for got, want in zip(torch.autograd.grad(y, (x, w), g), torch.autograd.grad(expected, (x, w), g)):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    with torch.autocast('cpu', dtype=torch.bfloat16):  # autocast's own conv3d, in bf16
+        assert conv3d(x, w, None, (1, 1, 1), (1, 1, 1), (1, 1, 1), 1).dtype == torch.bfloat16

@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-from ..layers import C2DConv
+from ..layers import C2DConv, Conv3d
 from ._family import Family
 from .csst import PAPER
 
@@ -21,8 +21,8 @@ class P3DConv(nn.Module):
         super().__init__()
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, (kernel_size, kernel_size)
         self.spatial = C2DConv(in_channels, out_channels, stride, dilation, kernel_size)
-        self.temporal = nn.Conv3d(out_channels, out_channels, kernel_size=(kernel_size, 1, 1),
-                                  padding=(kernel_size // 2, 0, 0), bias=False)
+        self.temporal = Conv3d(out_channels, out_channels, kernel_size=(kernel_size, 1, 1),
+                               padding=(kernel_size // 2, 0, 0), bias=False)
 
     def forward(self, x):
         return self.temporal(self.spatial(x))

@@ -7,7 +7,7 @@ from torch import nn
 from .._checks import check_positive_int
 from .frames import FrameConv
 
-__all__ = ['C2DConv', 'C3DConv', 'check_groups', 'shift_time']
+__all__ = ['C2DConv', 'C3DConv', 'Conv3d', 'check_groups', 'conv3d', 'shift_time']
 
 
 def check_groups(in_channels: int, out_channels: int, groups: int, where: str) -> None:
@@ -29,7 +29,38 @@ class C2DConv(FrameConv):
         super().__init__(in_channels, out_channels, kernel_size, stride, dilation * (kernel_size // 2), dilation)
 
 
-class C3DConv(nn.Conv3d):
+def conv3d(x: torch.Tensor, weight: torch.Tensor, bias, stride, padding, dilation, groups: int) -> torch.Tensor:
+    """``F.conv3d``, run by oneDNN for an fp32 CPU clip.
+
+    ATen's own choice sends an ungrouped fp32 conv3d of a small input (N C T H at most 20480, as
+    every 3D conv of GST-R50 on one 8-frame clip) to its native kernel, 30x slower than oneDNN on
+    the same input (measured for GST's 3x3x3 conv at 56x56); ``mkldnn_convolution`` is the op ATen
+    runs otherwise, with the same autograd. Graph builders (ONNX export, ``torch.compile``, the JIT
+    trace fvcore counts FLOPs on), autocast, other dtypes and devices take ``F.conv3d``.
+    """
+    if (not torch.compiler.is_compiling() and not torch.jit.is_tracing()  # first: dynamo skips the rest
+            and not torch.onnx.is_in_onnx_export()
+            and x.device.type == 'cpu' and x.dtype == weight.dtype == torch.float32
+            and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+            and not torch.is_autocast_enabled('cpu')):
+        return torch.mkldnn_convolution(x, weight, bias, padding, stride, dilation, groups)
+    return F.conv3d(x, weight, bias, stride, padding, dilation, groups)
+
+
+# torch.fx traces a call of it as one node: its test of the input is control flow on a traced value.
+torch.fx.wrap('conv3d')
+
+
+class Conv3d(nn.Conv3d):
+    """``nn.Conv3d`` (same parameters, names and ONNX form) that runs ``conv3d``."""
+
+    def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias) -> torch.Tensor:
+        if self.padding_mode != 'zeros':
+            return super()._conv_forward(x, weight, bias)
+        return conv3d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class C3DConv(Conv3d):
     """A full k x k x k conv (time never strided), with ``groups`` groups. Params ``k^3 C_in C_out / g``.
 
     ``where`` names the conv in the error for groups that do not divide its channels.
