@@ -189,7 +189,11 @@ def _compiled(prepare):
         # for oneDNN), the inference mode of inductor on CPU; training updates the weights.
         torch._inductor.config.freezing = args.task == 'infer'
         run, x = prepare(model, x, args)
-        return torch.compile(run, fullgraph=True), x
+        # static shapes: the models of a run share code objects (nn.Module.__call__, the runtime's
+        # own wrapper), and dynamo would compile every model after the first, whose input shape
+        # differs (an anchor's frames, a clip), for dynamic shapes: slower code than one model
+        # compiled alone gets
+        return torch.compile(run, fullgraph=True, dynamic=False), x
     return compile_runtime
 
 
