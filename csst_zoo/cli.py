@@ -80,7 +80,13 @@ def _views(text: str):
 
 
 def train_command(args) -> None:
+    from .data import SYNTHETIC
     from .engine import TrainConfig, fit
+    if args.data_root is None and args.dataset != SYNTHETIC:
+        raise ValueError(f'--data-root is required for --dataset {args.dataset} (its folder, or the CSV file for '
+                         f'csv); only --dataset {SYNTHETIC} needs none')
+    if args.synthetic_clips < 1:
+        raise ValueError(f'--synthetic-clips must be a positive number of clips per epoch, got {args.synthetic_clips}')
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     row = fit(TrainConfig(**{k: v for k, v in vars(args).items() if k in fields}))
     # every rank reports its weights: equal digests show a DDP run kept its replicas in sync.
@@ -201,13 +207,16 @@ def parser() -> argparse.ArgumentParser:
                    help="family arguments the file does not hold, as key=value (e.g. TSM's fold_div=8)")
     k.set_defaults(run=convert_command)
 
-    from .data import DATASETS, SPLITS
+    from .data import DATASETS, SPLITS, SYNTHETIC
     t = sub.add_parser('train', help="fine-tune a model on a video data set (the paper's recipe by default)",
                        description="Fine-tune on a video data set; defaults are the paper's recipe. Distributed: "
                                    "torchrun --nproc_per_node N -m csst_zoo train ...")
     t.add_argument('model', help='a model name (csst_zoo.list_models()), hf-hub:ORG/REPO or local-dir:PATH')
-    t.add_argument('--dataset', required=True, choices=sorted(DATASETS), help='the data set layout')
-    t.add_argument('--data-root', required=True, help='its folder (the CSV file for --dataset csv)')
+    t.add_argument('--dataset', required=True, choices=sorted(DATASETS) + [SYNTHETIC],
+                   help=f"the data set layout; '{SYNTHETIC}': random clips in memory, for the training loop's own "
+                        'speed (no files, no validation)')
+    t.add_argument('--data-root', help='its folder (the CSV file for --dataset csv)')
+    t.add_argument('--synthetic-clips', type=int, default=512, help=f'clips per epoch of --dataset {SYNTHETIC}')
     t.add_argument('--output', required=True, help='folder for last.pth, log.csv and best/')
     t.add_argument('--no-pretrained', dest='pretrained', action='store_false',
                    help='random init instead of inflated ImageNet weights')

@@ -1,4 +1,4 @@
-"""benchmarks/speed.py: its output structure and its argument checks (no timing is asserted)."""
+"""benchmarks/speed.py and train_loop.py: their output structure and argument checks (no timing is asserted)."""
 import json
 import subprocess
 import sys
@@ -77,3 +77,18 @@ def test_exported_runtimes_have_no_anchor_row():
     assert ('timm:resnet18', 'eager') in rows and ('timm:resnet18', 'onnxruntime') not in rows
     assert rows['csst_resnet18', 'onnxruntime']['ratio_to_timm'] is None
     assert rows['csst_resnet18', 'onnxruntime']['ratio_to_c2d'] > 0
+
+
+def test_train_loop_sets_the_command_beside_the_step():
+    run = subprocess.run(
+        [sys.executable, str(ROOT / 'benchmarks' / 'train_loop.py'), '--models', 'c2d_resnet18', '--batch', '2',
+         '--frames', '2', '--size', '32', '--steps', '2', '--epochs', '2', '--rounds', '1', '--workers', '0',
+         '--format', 'json'], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = json.loads(run.stdout)
+    row, = out['rows']
+    assert row['model'] == 'c2d_resnet18' and row['runtime'] == ('bf16' if torch.cuda.is_available() else
+                                                                   'channels_last')
+    assert row['step_clips_per_s'] > 0 and row['loop_clips_per_s'] > 0
+    assert row['loop_over_step'] == row['loop_clips_per_s'] / row['step_clips_per_s']
+    assert 0 <= row['data_wait'] < 1 and out['meta']['steps'] == 2

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 import csst_zoo
 from conftest import JESTER_CLASSES as NAMES, frames_of, write_frame_folder, write_video
 from csst_zoo.cli import main as cli_main
-from csst_zoo.data import VideoDataset, eval_transform, read_dataset
+from csst_zoo.data import SyntheticClips, VideoDataset, eval_transform, read_dataset
 from csst_zoo.engine import TrainConfig, classification_metrics, evaluate, fit, predict_video
 from csst_zoo.engine.train import amp_dtype, training_set
 
@@ -57,6 +57,34 @@ def test_clips_do_not_depend_on_workers_or_resuming(jester, tmp_path):
     resumed = fit(config(jester, tmp_path / 'workers', workers=2, resume=True, **kw))
     assert first['epoch'] == 1 and resumed['epoch'] == 2
     assert resumed['weights_sha256'] == alone['weights_sha256']
+
+
+def test_train_on_synthetic_clips(tmp_path, capsys):
+    """--dataset synthetic trains on random clips of the model's input size (no files, no
+    validation): the loop's own speed, which benchmarks/train_loop.py sets beside the step's."""
+    out = tmp_path / 'run'
+    args = ['train', 'c2d_resnet18', '--dataset', 'synthetic', '--output', str(out), '--no-pretrained',
+            '--num-frames', '2', '--size', '32', '--epochs', '1', '--warmup-epochs', '0', '--batch-size', '2',
+            '--synthetic-clips', '6', '--workers', '0', '--no-progress']
+    assert cli_main(args) == 0
+    log = list(csv.DictReader((out / 'log.csv').open()))
+    assert len(log) == 1 and 'val_top1' not in log[0] and float(log[0]['clips_per_s']) > 0
+    best = csst_zoo.create_model(f'local-dir:{out / "best"}')
+    assert best.num_classes == 174 and best.pretrained_cfg['input_size'] == (3, 2, 32, 32)
+    assert cli_main(['train', 'c2d_resnet18', '--dataset', 'jester', '--output', str(out)]) == 2
+    assert '--data-root is required for --dataset jester' in capsys.readouterr().err
+    assert cli_main([*args, '--synthetic-clips', '0']) == 2
+    assert '--synthetic-clips must be a positive number of clips per epoch, got 0' in capsys.readouterr().err
+
+
+def test_synthetic_clips_are_training_items():
+    clips = SyntheticClips(5, 3, (3, 2, 8, 8), pool=2)
+    assert len(clips) == 5 and clips[4][0].shape == (1, 3, 2, 8, 8) and torch.equal(clips[4][0], clips[0][0])
+    assert {label for _, label in clips} <= {0, 1, 2}
+    with pytest.raises(ValueError, match='num_clips must be a positive integer, got 0'):
+        SyntheticClips(0, 3, (3, 2, 8, 8))
+    with pytest.raises(ValueError, match=r"shape must be a clip's \(C, T, H, W\), got \(2, 8, 8\)"):
+        SyntheticClips(5, 3, (2, 8, 8))
 
 
 def test_amp_takes_bf16_where_the_device_has_it(monkeypatch):

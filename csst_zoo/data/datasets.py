@@ -9,6 +9,8 @@ Every reader returns ``(samples, class_names)`` with ``samples`` a list of ``(pa
 - Jester: ``ROOT/20bn-jester-v1/<id>/00001.jpg ...`` and ``ROOT/jester-v1-{labels,train,validation}.csv``.
 - Folders: ``ROOT/<class name>/<video file or frame folder>``, classes in sorted order.
 - A CSV list: ``path,label`` rows (paths relative to the CSV; label a class name).
+
+``SyntheticClips`` stands in for a data set when only the training loop's own speed is wanted.
 """
 import csv
 import json
@@ -22,7 +24,7 @@ from torch.utils.data import Dataset
 from .readers import FRAME_SUFFIXES, VIDEO_SUFFIXES, VideoReadError, open_video
 from .sampling import segment_indices
 
-__all__ = ['VideoDataset', 'read_dataset', 'DATASETS', 'SPLITS']
+__all__ = ['VideoDataset', 'SyntheticClips', 'read_dataset', 'DATASETS', 'SPLITS', 'SYNTHETIC']
 
 _logger = logging.getLogger(__name__)
 SPLITS = ('train', 'validation')
@@ -185,3 +187,32 @@ class VideoDataset(Dataset):
                     raise
                 _logger.warning('skipping unreadable video: %s', e)
         raise VideoReadError('no video of the data set could be read')
+
+
+SYNTHETIC = 'synthetic'  # the --dataset of SyntheticClips
+
+
+class SyntheticClips(Dataset):
+    """``num_clips`` training items of random values and random labels, with no files and no
+    decoding: the training loop's side alone (``csst-zoo train --dataset synthetic``).
+
+    Items are ``VideoDataset`` training items, ``(clip (1, C, T, H, W), label)``. The values come
+    from ``pool`` clips drawn once and held in memory (loader workers share them), so an item
+    costs a read of memory and a batch its stacking, as a real clip's would after decoding.
+    """
+
+    def __init__(self, num_clips: int, num_classes: int, shape: Sequence[int], pool: int = 4, seed: int = 0):
+        for name, value in (('num_clips', num_clips), ('num_classes', num_classes), ('pool', pool)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f'{name} must be a positive integer, got {value!r}')
+        if len(shape) != 4:
+            raise ValueError(f'shape must be a clip\'s (C, T, H, W), got {tuple(shape)}')
+        generator = torch.Generator().manual_seed(seed)
+        self.clips = torch.randn((min(pool, num_clips), 1, *shape), generator=generator)
+        self.labels = torch.randint(num_classes, (num_clips,), generator=generator).tolist()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        return self.clips[i % len(self.clips)], self.labels[i]

@@ -28,7 +28,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm import tqdm
 
 from .._io import staged_files
-from ..data import VideoDataset, eval_transform, mirrored_classes, read_dataset, train_transform
+from ..data import (
+    SYNTHETIC, SyntheticClips, VideoDataset, eval_transform, mirrored_classes, read_dataset, train_transform)
 from ..hub import save_pretrained
 from ..models import create_model
 from .inference import view_logits
@@ -38,6 +39,7 @@ __all__ = ['TrainConfig', 'fit', 'evaluate', 'weights_digest', 'amp_dtype', 'Epo
 
 CHECKPOINT_NAME = 'last.pth'
 LOG_NAME = 'log.csv'
+SYNTHETIC_CLASSES = 174  # as Something-Something's
 TRAIN_COLUMNS = ('epoch', 'lr', 'train_loss', 'train_top1', 'epoch_seconds', 'clips_per_s', 'data_wait')
 VAL_COLUMNS = ('val_loss', 'val_top1', 'val_top5')
 
@@ -45,8 +47,8 @@ VAL_COLUMNS = ('val_loss', 'val_top1', 'val_top5')
 @dataclasses.dataclass
 class TrainConfig:
     model: str
-    dataset: str
-    data_root: str
+    dataset: str  # a layout of data.DATASETS, or data.SYNTHETIC (SyntheticClips: the loop's own speed)
+    data_root: Optional[str]  # its folder; None for SYNTHETIC
     output: str
     pretrained: bool = True
     num_frames: int = 8
@@ -71,6 +73,7 @@ class TrainConfig:
     tensorboard: bool = False
     progress: bool = True
     model_kwargs: Dict = dataclasses.field(default_factory=dict)
+    synthetic_clips: int = 512  # clips per epoch of --dataset synthetic
 
 
 class Distributed:
@@ -236,15 +239,23 @@ def fit(cfg: TrainConfig) -> Dict:
     out = Path(cfg.output)
     if ddp.main:
         out.mkdir(parents=True, exist_ok=True)
-    train_samples, class_names = read_dataset(cfg.dataset, cfg.data_root, 'train')
-    val_samples = read_dataset(cfg.dataset, cfg.data_root, 'validation')[0] if cfg.validate else None
+    synthetic = cfg.dataset == SYNTHETIC
+    if synthetic:  # no files: random clips of the model's input size, no validation
+        train_samples, class_names, val_samples = None, [str(i) for i in range(SYNTHETIC_CLASSES)], None
+    else:
+        train_samples, class_names = read_dataset(cfg.dataset, cfg.data_root, 'train')
+        val_samples = read_dataset(cfg.dataset, cfg.data_root, 'validation')[0] if cfg.validate else None
     kwargs = dict(cfg.model_kwargs)
     if cfg.size is not None:
         kwargs['pretrained_cfg_overlay'] = dict(kwargs.get('pretrained_cfg_overlay', {}),
                                                 input_size=(3, cfg.num_frames, cfg.size, cfg.size))
     model = create_model(cfg.model, pretrained=cfg.pretrained, num_classes=len(class_names),
                          num_frames=cfg.num_frames, drop_rate=cfg.drop_rate, **kwargs)
-    train_set = training_set(cfg, train_samples, class_names, model.pretrained_cfg)
+    if synthetic:
+        shape = model.pretrained_cfg['input_size']
+        train_set = SyntheticClips(cfg.synthetic_clips, len(class_names), shape, seed=cfg.seed)
+    else:
+        train_set = training_set(cfg, train_samples, class_names, model.pretrained_cfg)
     val_set = VideoDataset(val_samples, cfg.num_frames, eval_transform(model.pretrained_cfg), train=False) \
         if val_samples else None
 
