@@ -115,11 +115,12 @@ def write_frame_folder(folder, frames):
 
 
 def write_video(path, frames, rate: int = 8, codec=None, pix_fmt='yuv420p', rotation=None, audio_first=False,
-                pts_ms=None, options=None):
+                pts_ms=None, options=None, codec_options=None):
     """Encode frames (n, H, W, 3) with PyAV: by default VP8 for .webm, H.264 otherwise. ``rotation``:
     counter-clockwise degrees of the display matrix (a phone filming upright writes -90);
     ``audio_first``: a silent AAC stream before the video stream; ``pts_ms``: each frame's
-    time in milliseconds (a variable frame rate); ``options``: muxer options."""
+    time in milliseconds (a variable frame rate); ``options``: muxer options; ``codec_options``:
+    the encoder's (key frame interval, B-frames)."""
     import av
     import numpy as np
     from fractions import Fraction
@@ -129,6 +130,7 @@ def write_video(path, frames, rate: int = 8, codec=None, pix_fmt='yuv420p', rota
         stream = container.add_stream(codec or ('libvpx' if path.suffix == '.webm' else 'libx264'), rate=rate)
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = pix_fmt
+        stream.options = dict(codec_options or {})
         if pts_ms is not None:
             stream.codec_context.time_base = stream.time_base = Fraction(1, 1000)
         if rotation is not None:

@@ -1,13 +1,17 @@
 """Decoding: JPEG frame folders (Something-Something V1, Jester) and video files through PyAV.
 
-Both readers keep only the frames asked for: a video file is decoded as one stream and every
-frame that is not requested is dropped as soon as it is decoded, so a clip's memory does not grow
-with the length of the video. ``short_side`` resizes each kept frame right away (an evaluation
+Both readers keep only the frames asked for: a video file is decoded forward from the key frame
+before each wanted frame (seeking past the frames in between) and every frame that is not
+requested is dropped as soon as it is decoded, so neither a clip's memory nor its decoding time
+grows with the length of the video. ``short_side`` resizes each kept frame right away (an evaluation
 transform that starts by resizing the short side gives the same clip either way).
 """
+import bisect
+import collections
 import re
+from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Iterator, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torchvision.io import ImageReadMode, decode_image, read_file
@@ -98,83 +102,190 @@ class FrameFolder:
         return _gather(indices, self.decode(wanted, short_side))
 
 
+class _Packets(NamedTuple):
+    """The video packets of a file, in file (decoding) order, from one pass without decoding."""
+    pts: list  # presentation timestamps, in time_base (None where the container has none)
+    keys: list  # whether each packet starts a key frame, as the container says
+    time_base: Fraction
+
+
+def _scan_packets(container, stream) -> _Packets:
+    packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.size]
+    return _Packets([pts for pts, _ in packets], [key for _, key in packets], stream.time_base)
+
+
+def _image(frame, short_side: Optional[int]) -> torch.Tensor:
+    """A decoded frame as uint8 RGB (3, H, W), upright, resized to ``short_side``."""
+    image = torch.from_numpy(frame.to_ndarray(format='rgb24')).permute(2, 0, 1)
+    if frame.rotation:  # counter-clockwise degrees that make the frame upright
+        image = torch.rot90(image, round(frame.rotation / 90), dims=(1, 2))
+    return _resize(image.contiguous(), short_side)
+
+
+class _SeekIndex(NamedTuple):
+    order: list  # every frame's timestamp, in presentation order: frame i has order[i]
+    index_of: dict  # timestamp -> frame index
+    keys: list  # the indices of the key frames, increasing
+
+
 class VideoFile:
     """A video file decoded with PyAV (the first video stream, whatever streams come before it).
 
     Opening reads the frame count from the container header, or counts the video packets in one
-    pass without decoding when the header has none (WebM, fragmented MP4). Frames come out in
-    presentation order, upright (a rotation in the display matrix, as phones write it, is
-    applied), as RGB whatever the source's pixel format (10-bit, grayscale).
+    pass without decoding when the header has none (WebM, fragmented MP4). That pass, made when
+    first needed otherwise and only once, also gives every frame's timestamp and the key frames,
+    from which ``decode`` seeks. Frames come out in presentation order, upright (a rotation in the
+    display matrix, as phones write it, is applied), as RGB whatever the source's pixel format
+    (10-bit, grayscale).
     """
 
     def __init__(self, path):
         import av
         self.path = Path(path)
+        self._packets = None
         try:
             with av.open(str(self.path)) as container:
                 if not container.streams.video:
                     raise VideoReadError(f'{self.path} has no video stream')
                 stream = container.streams.video[0]
                 self.average_rate = float(stream.average_rate) if stream.average_rate else None
-                self.num_frames = stream.frames or sum(1 for p in container.demux(stream) if p.size)
+                self.num_frames = stream.frames
+                if not self.num_frames:
+                    self._packets = _scan_packets(container, stream)
+                    self.num_frames = len(self._packets.pts)
         except (av.FFmpegError, OSError) as e:
             raise VideoReadError(f'cannot decode video {self.path}: {type(e).__name__}: {e}') from None
         if not self.num_frames:
             raise VideoReadError(f'video {self.path} has no frames')
-        self._times = None
+        self._times = self._index = None
 
-    def frame_times(self) -> torch.Tensor:
-        """Presentation time of every frame in seconds from the first (a variable frame rate
-        gives uneven steps), from one pass over the packets without decoding."""
-        if self._times is None:
+    def packets(self) -> _Packets:
+        """The video packets' timestamps and key-frame flags (one pass over the file, kept)."""
+        if self._packets is None:
             import av
             try:
                 with av.open(str(self.path)) as container:
-                    stream = container.streams.video[0]
-                    pts = [p.pts for p in container.demux(stream) if p.size]
-                    base = stream.time_base
+                    self._packets = _scan_packets(container, container.streams.video[0])
             except (av.FFmpegError, OSError) as e:
                 raise VideoReadError(f'cannot read the timestamps of {self.path}: {e}') from None
-            if len(pts) != self.num_frames or None in pts:
+        return self._packets
+
+    def _trusted_pts(self) -> Optional[list]:
+        """The packets' timestamps when there is one for every frame, all distinct; else None."""
+        pts = self.packets().pts
+        if len(pts) != self.num_frames or None in pts or len(set(pts)) != len(pts):
+            return None
+        return pts
+
+    def frame_times(self) -> torch.Tensor:
+        """Presentation time of every frame in seconds from the first (a variable frame rate
+        gives uneven steps), from the packets' timestamps, else from the average frame rate."""
+        if self._times is None:
+            pts = self._trusted_pts()
+            if pts is None:
                 if not self.average_rate:
                     raise VideoReadError(f'{self.path} has neither timestamps for every frame nor a frame rate')
                 self._times = torch.arange(self.num_frames, dtype=torch.float64) / self.average_rate
             else:
-                pts.sort()
-                self._times = torch.tensor([float((p - pts[0]) * base) for p in pts], dtype=torch.float64)
+                order, base = sorted(pts), self.packets().time_base
+                self._times = torch.tensor([float((p - order[0]) * base) for p in order], dtype=torch.float64)
         return self._times
 
+    def _seek_index(self) -> Optional[_SeekIndex]:
+        if self._index is None:
+            pts = self._trusted_pts()
+            if pts is None:
+                self._index = False  # decode from the start
+            else:
+                order = sorted(pts)
+                index_of = {p: i for i, p in enumerate(order)}
+                keys = sorted(index_of[p] for p, key in zip(pts, self.packets().keys) if key)
+                self._index = _SeekIndex(order, index_of, keys)
+        return self._index or None
+
     def decode(self, wanted: Sequence[int], short_side: Optional[int] = None) -> Iterator[Tuple[int, torch.Tensor]]:
-        """``(index, uint8 frame (3, H, W))`` for the increasing indices ``wanted``: one decoding
-        pass that stops after the last of them and converts only those."""
+        """``(index, uint8 frame (3, H, W))`` for the increasing indices ``wanted``, converting only those.
+
+        For each wanted frame, when a key frame lies between the last frame decoded and it, the
+        decoder seeks to that key frame rather than decode up to it, then decodes forward: the
+        cost follows the frames wanted, not the video's length. The frames are those one pass
+        from the start gives at these indices; where the file's index cannot be trusted (a seek
+        that lands on anything but the key frame asked for, a timestamp the packets did not
+        have), the rest is decoded in that one pass instead.
+        """
         import av
-        if not wanted:
+        pending = collections.deque(wanted)
+        if not pending:
             return
-        pending = iter(wanted)
-        target = next(pending)
-        decoded = 0
+        index = self._seek_index()
         try:
-            with av.open(str(self.path)) as container:
-                stream = container.streams.video[0]
-                # as many decoding threads as torch uses: all cores in the main process, one in a
-                # DataLoader worker (which sets torch to one thread), so workers do not oversubscribe
-                stream.thread_type = 'AUTO'
-                stream.codec_context.thread_count = torch.get_num_threads()
-                for decoded, frame in enumerate(container.decode(stream), 1):
-                    if decoded - 1 != target:
-                        continue
-                    image = torch.from_numpy(frame.to_ndarray(format='rgb24')).permute(2, 0, 1)
-                    if frame.rotation:  # counter-clockwise degrees that make the frame upright
-                        image = torch.rot90(image, round(frame.rotation / 90), dims=(1, 2))
-                    yield target, _resize(image.contiguous(), short_side)
-                    target = next(pending, None)
-                    if target is None:
-                        return
+            if index is not None:
+                with av.open(str(self.path)) as container:
+                    for i, frame in self._seeking(container, pending, index):
+                        yield i, _image(frame, short_side)
+                        pending.popleft()
+            if pending:
+                with av.open(str(self.path)) as container:
+                    for i, frame in self._from_start(container, pending):
+                        yield i, _image(frame, short_side)
+                        pending.popleft()
         except av.FFmpegError as e:
-            raise VideoReadError(f'cannot decode video {self.path} at frame {decoded}: '
+            raise VideoReadError(f'cannot decode video {self.path} before frame {pending[0]}: '
                                  f'{type(e).__name__}: {e}') from None
+
+    @staticmethod
+    def _threaded_stream(container):
+        stream = container.streams.video[0]
+        # as many decoding threads as torch uses: all cores in the main process, one in a
+        # DataLoader worker (which sets torch to one thread), so workers do not oversubscribe
+        stream.thread_type = 'AUTO'
+        stream.codec_context.thread_count = torch.get_num_threads()
+        return stream
+
+    def _from_start(self, container, pending):
+        """One decoding pass from the start, yielding ``(index, frame)`` at ``pending[0]`` (the
+        caller removes each target it receives) and stopping after the last."""
+        decoded = 0
+        for decoded, frame in enumerate(container.decode(self._threaded_stream(container)), 1):
+            if decoded - 1 == pending[0]:
+                yield pending[0], frame
+                if not pending:
+                    return
         raise VideoReadError(f'video {self.path}: its container counts {self.num_frames} frames but only {decoded} '
-                             f'decode (a truncated or damaged file?); frame {target} was asked for')
+                             f'decode (a truncated or damaged file?); frame {pending[0]} was asked for')
+
+    def _seeking(self, container, pending, index: _SeekIndex):
+        """Yields ``(index, frame)`` at ``pending[0]``, seeking to key frames; returns early, with
+        targets left in ``pending``, where the index proves untrustworthy."""
+        stream = self._threaded_stream(container)
+        frames, position = None, -1  # position: the last frame decoded, in presentation order
+        while pending:
+            target = pending[0]
+            before = bisect.bisect_right(index.keys, target)
+            key = index.keys[before - 1] if before else None
+            if frames is None or (key is not None and key > position):
+                anchor = 0 if key is None else key
+                if anchor or frames is not None:
+                    container.seek(index.order[anchor], stream=stream)
+                frames, checked = container.decode(stream), False
+            for frame in frames:
+                i = index.index_of.get(frame.pts)
+                if i is None:
+                    return  # a timestamp the packets did not have
+                if not checked:  # the first frame from the anchor on must be the key frame asked for
+                    if i < anchor:
+                        continue  # an earlier key frame's, or an open GOP's leading frames
+                    if i != anchor or not frame.key_frame:
+                        return
+                    checked = True
+                position = i
+                if i == target:
+                    yield i, frame
+                    break
+                if i > target:
+                    return
+            else:
+                return  # the stream ended first: the pass from the start names the file
 
     def frames(self, indices, short_side: Optional[int] = None) -> torch.Tensor:
         """uint8 frames ``(len(indices), 3, H, W)`` (indices in any order, repeats allowed)."""
