@@ -33,7 +33,7 @@ class _PerFrame:
     Two graph builders keep the 3D op: an ONNX export, which onnxruntime and OpenVINO run well (a
     fold there would cost two Transposes per op), and ``torch.compile`` without autograd, where
     inductor folds each BatchNorm into the conv before it (with ``freezing``) only when no frame
-    views sit between them, and its own layout pass replaces what the 2D kernels gave eager."""
+    views sit between them."""
 
     def _on_frames(self, frames: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
