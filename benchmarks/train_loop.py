@@ -86,8 +86,9 @@ def main(argv=None):
             log = loop_rate(model, args, Path(workdir) / model)
             rows.append(dict(model=model, runtime=runtime, step_clips_per_s=step, loop_clips_per_s=log['clips_per_s'],
                              loop_over_step=log['clips_per_s'] / step, data_wait=log['data_wait']))
-    meta = dict(device=device_name(device), torch=torch.__version__, cuda=torch.version.cuda, batch=args.batch,
-                frames=args.frames, size=args.size, steps=args.steps, epochs=args.epochs, workers=args.workers)
+    meta = dict(device=device_name(device), torch=torch.__version__,
+                cuda=torch.version.cuda if device == 'cuda' else None, batch=args.batch, frames=args.frames,
+                size=args.size, steps=args.steps, epochs=args.epochs, workers=args.workers)
     if args.format == 'json':
         text = json.dumps(dict(meta=meta, rows=rows), indent=2) + '\n'
     else:
@@ -96,7 +97,7 @@ def main(argv=None):
 
 
 def render(meta, rows) -> str:
-    cuda = f", CUDA {meta['cuda']}" if meta['cuda'] and 'CPU' not in meta['device'] else ''
+    cuda = f", CUDA {meta['cuda']}" if meta['cuda'] else ''
     lines = [
         f"`{command_line()}`, {datetime.now(timezone.utc):%Y-%m-%d}. Device: {meta['device']}; torch "
         f"{meta['torch']}{cuda}; clips {meta['batch']}x3x{meta['frames']}x{meta['size']}x{meta['size']} per step; "

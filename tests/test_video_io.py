@@ -54,7 +54,7 @@ def seeking_only(video, wanted):
     from csst_zoo.data.readers import _image
     pending, got = collections.deque(wanted), {}
     with av.open(str(video.path)) as container:
-        for i, frame in video._seeking(container, pending, video._seek_index()):
+        for i, frame in video._seeking(container, pending):
             got[i] = _image(frame, None)
             pending.popleft()
     return got, list(pending)
@@ -67,7 +67,7 @@ def test_seeking_decode_equals_full_decoding(case, tmp_path):
     full = decode_all(path)
     video = VideoFile(path)
     assert video.num_frames == len(full) == 40
-    assert len(video._seek_index().keys) >= 5
+    assert len(video._seek_index.keys) >= 5
     wanted = [1, 14, 15, 26, 39]  # each after a key frame past the one before
     got, left = seeking_only(video, wanted)
     assert left == [] and all(torch.equal(got[i], full[i]) for i in wanted)
@@ -80,7 +80,7 @@ def test_seeking_with_a_variable_frame_rate_and_a_long_gop(tmp_path):
         path = write_video(tmp_path / name, textured(40), pts_ms=times if name == 'vfr.mp4' else None,
                            codec_options=options)
         full, video = decode_all(path), VideoFile(path)
-        assert len(video._seek_index().keys) == keys
+        assert len(video._seek_index.keys) == keys
         got, left = seeking_only(video, [2, 21, 37])
         assert left == [] and all(torch.equal(got[i], full[i]) for i in (2, 21, 37))
 
@@ -92,7 +92,7 @@ def test_a_file_whose_index_lies_is_decoded_from_the_start(tmp_path):
     path = write_video(tmp_path / 'v.mp4', textured(30), codec_options={'g': '10', 'bf': '2'})
     full, video = decode_all(path), VideoFile(path)
     video._packets = video.packets()._replace(keys=[True] * 30)
-    assert len(video._seek_index().keys) == 30
+    assert len(video._seek_index.keys) == 30
     got, left = seeking_only(video, [4, 17, 25])
     assert left  # the seeking pass did not trust it to the end
     assert torch.equal(video.frames([4, 17, 25]), full[[4, 17, 25]])

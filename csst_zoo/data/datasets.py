@@ -21,6 +21,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import torch
 from torch.utils.data import Dataset
 
+from .._checks import check_positive_int
 from .readers import FRAME_SUFFIXES, VIDEO_SUFFIXES, VideoReadError, open_video
 from .sampling import segment_indices
 
@@ -203,8 +204,7 @@ class SyntheticClips(Dataset):
 
     def __init__(self, num_clips: int, num_classes: int, shape: Sequence[int], pool: int = 4, seed: int = 0):
         for name, value in (('num_clips', num_clips), ('num_classes', num_classes), ('pool', pool)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f'{name} must be a positive integer, got {value!r}')
+            check_positive_int(name, value)
         if len(shape) != 4:
             raise ValueError(f'shape must be a clip\'s (C, T, H, W), got {tuple(shape)}')
         generator = torch.Generator().manual_seed(seed)

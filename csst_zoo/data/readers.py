@@ -8,6 +8,7 @@ transform that starts by resizing the short side gives the same clip either way)
 """
 import bisect
 import collections
+import functools
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -157,7 +158,7 @@ class VideoFile:
             raise VideoReadError(f'cannot decode video {self.path}: {type(e).__name__}: {e}') from None
         if not self.num_frames:
             raise VideoReadError(f'video {self.path} has no frames')
-        self._times = self._index = None
+        self._times = None
 
     def packets(self) -> _Packets:
         """The video packets' timestamps and key-frame flags (one pass over the file, kept)."""
@@ -170,38 +171,31 @@ class VideoFile:
                 raise VideoReadError(f'cannot read the timestamps of {self.path}: {e}') from None
         return self._packets
 
-    def _trusted_pts(self) -> Optional[list]:
-        """The packets' timestamps when there is one for every frame, all distinct; else None."""
-        pts = self.packets().pts
+    @functools.cached_property
+    def _seek_index(self) -> Optional[_SeekIndex]:
+        """Every frame's timestamp and the key frames, from the packets; None unless there is a
+        timestamp for every frame, all distinct (then frames are decoded from the start)."""
+        packets = self.packets()
+        pts = packets.pts
         if len(pts) != self.num_frames or None in pts or len(set(pts)) != len(pts):
             return None
-        return pts
+        order = sorted(pts)
+        index_of = {p: i for i, p in enumerate(order)}
+        return _SeekIndex(order, index_of, sorted(index_of[p] for p, key in zip(pts, packets.keys) if key))
 
     def frame_times(self) -> torch.Tensor:
         """Presentation time of every frame in seconds from the first (a variable frame rate
         gives uneven steps), from the packets' timestamps, else from the average frame rate."""
         if self._times is None:
-            pts = self._trusted_pts()
-            if pts is None:
+            index = self._seek_index
+            if index is None:
                 if not self.average_rate:
                     raise VideoReadError(f'{self.path} has neither timestamps for every frame nor a frame rate')
                 self._times = torch.arange(self.num_frames, dtype=torch.float64) / self.average_rate
             else:
-                order, base = sorted(pts), self.packets().time_base
-                self._times = torch.tensor([float((p - order[0]) * base) for p in order], dtype=torch.float64)
+                start, base = index.order[0], self.packets().time_base
+                self._times = torch.tensor([float((p - start) * base) for p in index.order], dtype=torch.float64)
         return self._times
-
-    def _seek_index(self) -> Optional[_SeekIndex]:
-        if self._index is None:
-            pts = self._trusted_pts()
-            if pts is None:
-                self._index = False  # decode from the start
-            else:
-                order = sorted(pts)
-                index_of = {p: i for i, p in enumerate(order)}
-                keys = sorted(index_of[p] for p, key in zip(pts, self.packets().keys) if key)
-                self._index = _SeekIndex(order, index_of, keys)
-        return self._index or None
 
     def decode(self, wanted: Sequence[int], short_side: Optional[int] = None) -> Iterator[Tuple[int, torch.Tensor]]:
         """``(index, uint8 frame (3, H, W))`` for the increasing indices ``wanted``, converting only those.
@@ -215,20 +209,15 @@ class VideoFile:
         """
         import av
         pending = collections.deque(wanted)
-        if not pending:
-            return
-        index = self._seek_index()
+        # the pass from the start takes what seeking left, or all without an index
+        passes = (self._from_start,) if self._seek_index is None else (self._seeking, self._from_start)
         try:
-            if index is not None:
-                with av.open(str(self.path)) as container:
-                    for i, frame in self._seeking(container, pending, index):
-                        yield i, _image(frame, short_side)
-                        pending.popleft()
-            if pending:
-                with av.open(str(self.path)) as container:
-                    for i, frame in self._from_start(container, pending):
-                        yield i, _image(frame, short_side)
-                        pending.popleft()
+            for decoding_pass in passes:
+                if pending:
+                    with av.open(str(self.path)) as container:
+                        for i, frame in decoding_pass(container, pending):
+                            yield i, _image(frame, short_side)
+                            pending.popleft()
         except av.FFmpegError as e:
             raise VideoReadError(f'cannot decode video {self.path} before frame {pending[0]}: '
                                  f'{type(e).__name__}: {e}') from None
@@ -254,9 +243,10 @@ class VideoFile:
         raise VideoReadError(f'video {self.path}: its container counts {self.num_frames} frames but only {decoded} '
                              f'decode (a truncated or damaged file?); frame {pending[0]} was asked for')
 
-    def _seeking(self, container, pending, index: _SeekIndex):
+    def _seeking(self, container, pending):
         """Yields ``(index, frame)`` at ``pending[0]``, seeking to key frames; returns early, with
         targets left in ``pending``, where the index proves untrustworthy."""
+        index = self._seek_index
         stream = self._threaded_stream(container)
         frames, position = None, -1  # position: the last frame decoded, in presentation order
         while pending:

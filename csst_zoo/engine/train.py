@@ -221,10 +221,13 @@ def _save_checkpoint(path: Path, **state) -> None:
         torch.save(state, stage / path.name)
 
 
-def training_set(cfg: TrainConfig, samples, class_names, model_cfg: Dict) -> VideoDataset:
+def training_set(cfg: TrainConfig, samples, class_names, model_cfg: Dict) -> Dataset:
     """The training clips of ``cfg``, sized by the model's ``pretrained_cfg``: TSN sampling, multi-scale
     crop and a horizontal flip that is off for Jester by default (its classes come in mirror pairs) and
-    never applied to a class whose name has a direction (``mirrored_classes``)."""
+    never applied to a class whose name has a direction (``mirrored_classes``); for ``SYNTHETIC``,
+    ``SyntheticClips`` of the model's input size."""
+    if cfg.dataset == SYNTHETIC:
+        return SyntheticClips(cfg.synthetic_clips, len(class_names), model_cfg['input_size'], seed=cfg.seed)
     flip = cfg.flip if cfg.flip is not None else cfg.dataset != 'jester'
     transform = train_transform(model_cfg, flip=flip, keep_unflipped=mirrored_classes(class_names))
     return VideoDataset(samples, cfg.num_frames, transform, train=True)
@@ -239,8 +242,7 @@ def fit(cfg: TrainConfig) -> Dict:
     out = Path(cfg.output)
     if ddp.main:
         out.mkdir(parents=True, exist_ok=True)
-    synthetic = cfg.dataset == SYNTHETIC
-    if synthetic:  # no files: random clips of the model's input size, no validation
+    if cfg.dataset == SYNTHETIC:  # no files: random clips of the model's input size, no validation
         train_samples, class_names, val_samples = None, [str(i) for i in range(SYNTHETIC_CLASSES)], None
     else:
         train_samples, class_names = read_dataset(cfg.dataset, cfg.data_root, 'train')
@@ -251,11 +253,7 @@ def fit(cfg: TrainConfig) -> Dict:
                                                 input_size=(3, cfg.num_frames, cfg.size, cfg.size))
     model = create_model(cfg.model, pretrained=cfg.pretrained, num_classes=len(class_names),
                          num_frames=cfg.num_frames, drop_rate=cfg.drop_rate, **kwargs)
-    if synthetic:
-        shape = model.pretrained_cfg['input_size']
-        train_set = SyntheticClips(cfg.synthetic_clips, len(class_names), shape, seed=cfg.seed)
-    else:
-        train_set = training_set(cfg, train_samples, class_names, model.pretrained_cfg)
+    train_set = training_set(cfg, train_samples, class_names, model.pretrained_cfg)
     val_set = VideoDataset(val_samples, cfg.num_frames, eval_transform(model.pretrained_cfg), train=False) \
         if val_samples else None
 
