@@ -19,19 +19,21 @@ def test_shift_directions_and_zero_ends():
     assert temporal_shift(torch.ones(1, 16, 1, 2, 2)).sum() == 12 * 4  # T=1: both folds are zeros
 
 
-def test_shift_gradient_keeps_the_layout_and_equals_the_export_form(monkeypatch):
-    # Eager shifts by padding; the ONNX form slices and concatenates. Same values, same gradient,
-    # and the eager gradient stays channels_last_3d (added to the shortcut's gradient without a
-    # strided copy).
+def test_shift_gradient_keeps_the_layout_and_equals_the_graph_forms(monkeypatch):
+    # Eager shifts by padding; the ONNX form slices and concatenates; the compiled form chooses per
+    # channel between the clip and its shifts. Same values, same gradient, and the eager gradient
+    # stays channels_last_3d (added to the shortcut's gradient without a strided copy).
     x = torch.randn(2, 16, 5, 3, 3).contiguous(memory_format=torch.channels_last_3d).requires_grad_()
     weight = torch.randn(2, 16, 5, 3, 3).contiguous(memory_format=torch.channels_last_3d)
     y = temporal_shift(x)
     grad, = torch.autograd.grad((y * weight).sum(), x)
     assert grad.is_contiguous(memory_format=torch.channels_last_3d)
-    monkeypatch.setattr(torch.onnx, 'is_in_onnx_export', lambda: True)
-    y_export = temporal_shift(x)
-    grad_export, = torch.autograd.grad((y_export * weight).sum(), x)
-    assert torch.equal(y, y_export) and torch.equal(grad, grad_export)
+    for namespace, builder in ((torch.onnx, 'is_in_onnx_export'), (torch.compiler, 'is_compiling')):
+        with monkeypatch.context() as patched:
+            patched.setattr(namespace, builder, lambda: True)
+            y_graph = temporal_shift(x)
+            grad_graph, = torch.autograd.grad((y_graph * weight).sum(), x)
+        assert torch.equal(y, y_graph) and torch.equal(grad, grad_graph), builder
 
 
 def test_shift_conv_is_the_conv_of_the_shifted_clip():
