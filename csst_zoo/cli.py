@@ -133,16 +133,27 @@ def _return_freed_memory() -> None:
 
 def predict_command(args) -> None:
     from .engine import predict_timeline, predict_video
+    from .engine.collection import is_collection
     from .engine.timeline import check_outputs
+    collection = is_collection(args.video)
     if args.window is None:
-        for flag in ('stride', 'output', 'plot', 'fps'):
+        for flag in ('stride', 'plot', 'fps'):
             if getattr(args, flag) is not None:
                 raise ValueError(f'--{flag} belongs to a timeline: give --window too (e.g. --window 2s --stride 1s)')
     else:
+        if collection:
+            raise ValueError(f'--window makes a timeline of one video, and {args.video} names a collection: give one '
+                             'video file or frame folder')
         if args.views != (1, 1):
             raise ValueError('--views is for one answer per video; a timeline samples 1 clip x 1 crop per window')
+        if args.resume:
+            raise ValueError('--resume continues a predictions file of a collection; a timeline is written whole')
         check_outputs(args.output, args.plot)
+    if args.resume and not args.output:
+        raise ValueError('--resume adds to a predictions file: give it with -o/--output (.csv or .jsonl)')
     _return_freed_memory()
+    if args.window is None and (collection or args.output):
+        return _predict_collection(args)
     model = build_model(args)
     if torch.cuda.is_available():
         model.cuda()
@@ -152,7 +163,7 @@ def predict_command(args) -> None:
             print(f'{100 * p:6.2f}%  {name}')
         return
     timeline = predict_timeline(model, args.video, args.window, args.stride or args.window, fps=args.fps,
-                                batch_size=args.batch_size, progress=not args.no_progress)
+                                batch_size=args.batch_size or 1, progress=not args.no_progress)
     if args.output:
         timeline.save(args.output, args.topk)
     if args.plot:
@@ -162,6 +173,51 @@ def predict_command(args) -> None:
             where = (f"{row['start']:8.2f}s-{row['end']:8.2f}s" if row['start'] is not None
                      else f"frames {row['start_frame']}-{row['end_frame']}")
             print(where + '  ' + '  '.join(f"{100 * t['probability']:5.1f}% {t['label']}" for t in row['top']))
+
+
+def _predict_collection(args) -> None:
+    """One row per video of a collection (or of one video with -o), written as each finishes."""
+    import time
+    from tqdm import tqdm
+    from ._checks import check_positive_int
+    from .engine.collection import OUTPUT_SUFFIXES, PredictionWriter, list_videos, model_id, predict_videos
+    check_positive_int('topk', args.topk)
+    if args.output and not str(args.output).lower().endswith(OUTPUT_SUFFIXES):
+        raise ValueError(f'-o/--output of predictions must end in {" or ".join(OUTPUT_SUFFIXES)} (one row per '
+                         f'video), got {args.output!r}; a .json file is for a timeline (--window)')
+    videos = list_videos(args.video)
+    model = build_model(args)
+    if torch.cuda.is_available():
+        model.cuda()
+    writer = PredictionWriter(args.output, model_id(model), min(args.topk, model.num_classes),
+                              resume=args.resume) if args.output else None
+    todo = writer.wanted(videos) if writer else videos
+    clips, crops = args.views
+    counts, start = {'predicted': 0, 'failed': 0}, time.perf_counter()
+    bar = tqdm(total=len(todo), unit='video', desc='predict', disable=args.no_progress or writer is None)
+    try:
+        for p in predict_videos(model, todo, clips, crops, args.topk, args.batch_size or 8, args.workers):
+            counts['failed' if p.error else 'predicted'] += 1
+            if writer:
+                writer.write(p)
+            elif p.error:
+                print(f'{p.path}  error: {p.error}', flush=True)
+            else:
+                print(f'{p.path}  ' + '  '.join(f'{100 * prob:5.1f}% {label}' for label, prob in p.top), flush=True)
+            bar.update()
+    except KeyboardInterrupt:
+        counts['interrupted'] = True
+        raise
+    finally:
+        bar.close()
+        if writer:
+            writer.close()
+        elapsed = time.perf_counter() - start
+        done = counts['predicted'] + counts['failed']
+        skipped = f', {len(videos) - len(todo)} already in {args.output}' if len(todo) < len(videos) else ''
+        print(f"{counts['predicted']} predicted, {counts['failed']} failed{skipped}; {done / elapsed:.2f} videos/s "
+              f'over {elapsed:.1f} s' + ('; interrupted: run it again with --resume to finish'
+                                        if counts.get('interrupted') and writer else ''), file=sys.stderr)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -260,18 +316,26 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument('-o', '--output', help='write the metrics JSON here (atomically); default: standard output')
     v.set_defaults(run=eval_command)
 
-    r = sub.add_parser('predict', help='the top-5 classes of a video file or frame folder, or a timeline of them',
-                       description='Without --window: one answer for the whole video (TSN sampling, as in eval). '
-                                   'With --window: the top classes of every window, in one streaming pass.')
+    r = sub.add_parser('predict', help='the top-5 classes of a video or of a collection of videos, or a timeline',
+                       description='Without --window: one answer per video (TSN sampling, as in eval). VIDEO may '
+                                   'name a collection (a folder of videos, a glob pattern, a .csv list with a path '
+                                   'column): its videos go through a loader with workers in batches, and with -o each '
+                                   'gets a row, written as it finishes; --resume skips those already there. With '
+                                   '--window: the top classes of every window of one video, in one streaming pass.')
     _model_arguments(r)
-    r.add_argument('video')
-    r.add_argument('--views', type=_views, default=(1, 1), help='CLIPSxCROPS, e.g. 2x3 (one answer only)')
+    r.add_argument('video', help="a video file or frame folder; or a folder of videos, a glob ('clips/**/*.mp4') or a "
+                                 '.csv list with a path column')
+    r.add_argument('--views', type=_views, default=(1, 1), help='CLIPSxCROPS, e.g. 2x3 (one answer per video)')
     r.add_argument('--topk', type=int, default=5)
     r.add_argument('--window', help="classify windows this long: seconds ('2', '1.5s') or frames ('16f')")
     r.add_argument('--stride', help='start a window every STRIDE (same unit as --window; default: --window)')
     r.add_argument('--fps', type=float, help='frame rate of a frame folder, for windows in seconds')
-    r.add_argument('--batch-size', type=int, default=1, help='windows per forward pass (more use more memory)')
-    r.add_argument('-o', '--output', help='write the timeline to a .csv or .json file (atomically)')
+    r.add_argument('--batch-size', type=int, help='videos (default 8), or windows of a timeline (default 1), per '
+                                                  'forward pass; more use more memory')
+    r.add_argument('--workers', type=int, default=2, help='loader processes for a collection (0: load in this one)')
+    r.add_argument('-o', '--output', help='predictions: a .csv or .jsonl file gaining a row per video; a timeline '
+                                          '(--window): a .csv or .json file, written atomically')
+    r.add_argument('--resume', action='store_true', help='add to an existing -o predictions file the videos it lacks')
     r.add_argument('--plot', help='draw class probability over time to a .png (needs matplotlib)')
     r.add_argument('--no-progress', action='store_true')
     r.set_defaults(run=predict_command)
@@ -285,4 +349,6 @@ def main(argv=None) -> int:
     except (ValueError, RuntimeError, ImportError, OSError) as e:
         print(f'csst-zoo {args.command}: error: {e}', file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130  # the shell's code for a run stopped by SIGINT; what was written stays
     return 0
