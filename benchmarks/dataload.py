@@ -14,6 +14,14 @@ works like a DataLoader worker: torch (and so the decoder) on one thread. Peak m
 worker's resident set above what it held before loading (glibc returns freed blocks, so the
 peak is what loading held at once). "workers" = time to load one clip / training time per clip
 of --model (forward + backward + SGD step at --batch, all threads), rounded up.
+
+A second table measures a real DataLoader with N workers (--loader-workers) on collections shaped
+like the data sets people train on (Something-Something V1 JPEG folders at 100p, V2 WebM at
+240p and 2-6 s, Kinetics-like 10 s H.264 MP4 with B-frames at 340p and 720p, and 60 s 720p MP4):
+aggregate clips/s with train sampling and with test sampling, the peak memory of a worker, the
+workers needed to keep up with the training step (--step-rate, e.g. from benchmarks/speed.py on a
+GPU, or the CPU step measured here), and `csst-zoo predict`'s own rate on the same collection with
+the same workers (engine.predict_videos with --predict-model), beside the test loader's.
 """
 import argparse
 import math
@@ -23,6 +31,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple, Tuple
 
 import numpy as np
 import torch
@@ -31,6 +40,24 @@ from _measure import (
     command_line, device_name, emit, freed_memory_returned, in_fresh_process, proc_status, reset_peak_rss)
 
 FORMATS = ('frames', 'webm', 'mp4')
+
+
+class Profile(NamedTuple):
+    """A collection shaped like a data set: its videos' format, height, lengths (one file each) and frame rate."""
+    name: str
+    format: str
+    height: int
+    lengths: Tuple[float, ...]
+    fps: int
+
+
+PROFILES = {p.name: p for p in (
+    Profile('sthv1-jpeg-100p', 'frames', 100, (3.0, 4.0), 12),
+    Profile('sthv2-webm-240p', 'webm', 240, (2.0, 4.0, 6.0), 12),
+    Profile('kinetics-mp4-340p', 'mp4', 340, (10.0, 10.0), 30),
+    Profile('kinetics-mp4-720p', 'mp4', 720, (10.0, 10.0), 30),
+    Profile('long-mp4-720p', 'mp4', 720, (60.0,), 30),
+)}
 
 
 def parse_args(argv=None):
@@ -44,10 +71,31 @@ def parse_args(argv=None):
     p.add_argument('--model', default='csst_resnet50', help='the model whose training step sets the pace')
     p.add_argument('--batch', type=int, default=4, help='training batch for the step time')
     p.add_argument('--threads', type=int, default=torch.get_num_threads(), help='threads of the training step')
+    p.add_argument('--profiles', default=','.join(PROFILES),
+                   help=f"loader table: comma-separated collections from {', '.join(PROFILES)}; '' for none")
+    p.add_argument('--loader-workers', default='1,2', help='loader table: comma-separated DataLoader worker counts')
+    p.add_argument('--loader-clips', type=int, default=48, help='loader table: clips loaded per measurement')
+    p.add_argument('--step-rate', type=float,
+                   help='training clips/s the loader must feed (e.g. from benchmarks/speed.py --device cuda); '
+                        "default: --model's CPU step measured here")
+    p.add_argument('--predict-model', default='c2d_resnet18',
+                   help="loader table: the model of the predict column ('' for none), batch --batch")
     p.add_argument('--workdir', help='keep the generated videos here (reused when present)')
     p.add_argument('-o', '--output', help='also write the markdown table here (atomically)')
     args = p.parse_args(argv)
     args.formats = [f.strip() for f in args.formats.split(',') if f.strip()]
+    args.profiles = [f.strip() for f in args.profiles.split(',') if f.strip()]
+    unknown = [f for f in args.profiles if f not in PROFILES]
+    if unknown:
+        p.error(f'--profiles takes names from {", ".join(PROFILES)}, got {unknown}')
+    try:
+        args.loader_workers = [int(w) for w in args.loader_workers.split(',')]
+    except ValueError:
+        p.error(f'--loader-workers is comma-separated worker counts, e.g. 1,2,8, got {args.loader_workers!r}')
+    if any(w < 1 for w in args.loader_workers) or args.loader_clips < 1:
+        p.error('--loader-workers counts and --loader-clips must be >= 1')
+    if args.step_rate is not None and args.step_rate <= 0:
+        p.error(f'--step-rate must be a positive clips/s, got {args.step_rate}')
     bad = [f for f in args.formats if f not in FORMATS]
     if bad:
         p.error(f'--formats takes names from {", ".join(FORMATS)}, got {bad}')
@@ -77,7 +125,7 @@ def scene(height: int, num_frames: int, seed: int = 0):
         yield np.ascontiguousarray(canvas[:, 2 * i:2 * i + width])
 
 
-def write_video(path: Path, height: int, num_frames: int, fps: int) -> Path:
+def write_video(path: Path, height: int, num_frames: int, fps: int, seed: int = 0) -> Path:
     """The scene as a frame folder (``00001.jpg``, quality 90), WebM (VP8) or MP4 (H.264)."""
     if path.exists():
         return path
@@ -85,7 +133,7 @@ def write_video(path: Path, height: int, num_frames: int, fps: int) -> Path:
     if path.suffix == '':
         from torchvision.io import encode_jpeg
         stage.mkdir(parents=True)
-        for i, frame in enumerate(scene(height, num_frames), 1):
+        for i, frame in enumerate(scene(height, num_frames, seed), 1):
             (stage / f'{i:05d}.jpg').write_bytes(encode_jpeg(torch.from_numpy(frame).permute(2, 0, 1),
                                                              quality=90).numpy().tobytes())
     else:
@@ -98,7 +146,7 @@ def write_video(path: Path, height: int, num_frames: int, fps: int) -> Path:
             stream.height, stream.width, stream.pix_fmt = height, width, 'yuv420p'
             if codec == 'libvpx':  # its default, 256 kbit/s, is far below what real WebM files use
                 stream.bit_rate = int(0.1 * width * height * fps)
-            for frame in scene(height, num_frames):
+            for frame in scene(height, num_frames, seed):
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
             container.mux(stream.encode())
     stage.rename(path)
@@ -125,6 +173,82 @@ def measure_loading(path: str, frames: int, train: bool, clips: int, warmup: boo
     return statistics.median(times), (proc_status('VmHWM') - rest) if can_peak else None
 
 
+_worker_rest = 0  # a loader worker's resident set when it started, for the peak above it
+
+
+def _worker_started(_):
+    global _worker_rest
+    reset_peak_rss()
+    _worker_rest = proc_status('VmRSS')
+
+
+class _WithPeak(torch.utils.data.Dataset):
+    """A data set's items, each with its worker's peak resident bytes above the worker's start."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        return self.dataset[i], proc_status('VmHWM') - _worker_rest
+
+
+def _peak_collate(items):
+    return [item for item, _ in items], max(peak for _, peak in items)
+
+
+def measure_loader(paths, frames: int, clips: int, workers: int, batch: int, predict_model: str):
+    """Clips/s of a DataLoader with ``workers`` workers over ``clips`` samples of ``paths`` (train,
+    then test sampling), the largest peak of a worker above its start, and, with ``predict_model``,
+    the clips/s of engine.predict_videos over the same samples with the same workers and batch."""
+    import csst_zoo
+    from csst_zoo.data import VideoDataset, eval_transform, train_transform
+    from csst_zoo.engine import predict_videos
+    samples = [(paths[k % len(paths)], 0) for k in range(clips)]
+    model = csst_zoo.create_model(predict_model or 'c2d_resnet18', num_frames=frames).eval()
+    cfg = model.pretrained_cfg
+    result = {}
+    for sampling, transform in (('train', train_transform(cfg)), ('test', eval_transform(cfg))):
+        dataset = _WithPeak(VideoDataset(samples, frames, transform, train=sampling == 'train'))
+        loader = torch.utils.data.DataLoader(dataset, batch_size=batch, num_workers=workers, prefetch_factor=4,
+                                             collate_fn=_peak_collate, worker_init_fn=_worker_started)
+        start, peak = time.perf_counter(), 0
+        for _, batch_peak in loader:
+            peak = max(peak, batch_peak)
+        result[sampling] = clips / (time.perf_counter() - start)
+        result['peak'] = max(result.get('peak', 0), peak)
+    if predict_model:
+        start = time.perf_counter()
+        answered = sum(p.error is None for p in predict_videos(model, [path for path, _ in samples],
+                                                               batch_size=batch, workers=workers))
+        if answered != clips:
+            raise RuntimeError(f'predict_videos answered {answered} of {clips} videos')
+        result['predict'] = clips / (time.perf_counter() - start)
+    return result
+
+
+def loader_rows(args, root: Path, step_rate: float):
+    rows = []
+    for name in args.profiles:
+        profile = PROFILES[name]
+        paths = []
+        for seed, length in enumerate(profile.lengths):
+            suffix = '' if profile.format == 'frames' else f'.{profile.format}'
+            print(f'writing {name} ({length:g} s) ...', file=sys.stderr, flush=True)
+            copy = f'_{seed}' if seed else ''  # seed 0 shares the one-worker table's file of that kind
+            path = root / f'{profile.format}_{profile.height}p_{length:g}s_{profile.fps}fps{copy}{suffix}'
+            paths.append(str(write_video(path, profile.height, round(length * profile.fps), profile.fps, seed)))
+        for workers in args.loader_workers:
+            print(f'loading {name} with {workers} workers ...', file=sys.stderr, flush=True)
+            r = in_fresh_process(measure_loader, paths, args.frames, args.loader_clips, workers, args.batch,
+                                 args.predict_model)
+            rows.append(dict(profile=profile, workers=workers, **r,
+                             needed=math.ceil(step_rate / (r['train'] / workers))))
+    return rows
+
+
 def training_seconds_per_clip(model_name: str, frames: int, batch: int, threads: int) -> float:
     """Median time of a training step (forward, backward, SGD) per clip of the batch."""
     import csst_zoo
@@ -145,7 +269,7 @@ def training_seconds_per_clip(model_name: str, frames: int, batch: int, threads:
 
 def main(argv=None):
     args = parse_args(argv)
-    train_per_clip = training_seconds_per_clip(args.model, args.frames, args.batch, args.threads)
+    step_rate = args.step_rate or 1 / training_seconds_per_clip(args.model, args.frames, args.batch, args.threads)
     device = device_name('cpu')
     rows = []
     with tempfile.TemporaryDirectory(prefix='csst-dataload-') as tmp, freed_memory_returned():
@@ -166,25 +290,43 @@ def main(argv=None):
                                          sampling='train' if train else 'test',
                                          clips_per_s=1 / seconds, ms_per_clip=1000 * seconds,
                                          peak_mb=None if peak is None else peak / 2 ** 20,
-                                         workers=math.ceil(seconds / train_per_clip)))
-    text = render(rows, args, train_per_clip, device)
-    emit(text, args.output)
+                                         workers=math.ceil(seconds * step_rate)))
+        loaders = loader_rows(args, root, step_rate)
+    emit(render(rows, loaders, args, step_rate, device), args.output)
 
 
-def render(rows, args, train_per_clip, device) -> str:
-    command = command_line()
-    lines = [f'`{command}` on {device}, torch {torch.__version__}, '
-             f'{datetime.now(timezone.utc):%Y-%m-%d}. Videos at {args.fps} frames/s, 16:9, '
-             f'{args.frames} frames per clip. One training step of {args.model} '
-             f'({args.frames}x224x224, batch {args.batch}, {args.threads} threads) takes '
-             f'{1000 * train_per_clip:.0f} ms per clip.', '',
-             '| format | height | length | sampling | clips/s per worker | ms per clip | peak MB per worker | '
-             'workers to feed one training process |',
-             '|---|---:|---:|---|---:|---:|---:|---:|']
-    for r in rows:
-        peak = 'n/a' if r['peak_mb'] is None else f"{r['peak_mb']:.0f}"
-        lines.append(f"| {r['format']} | {r['height']}p | {r['length']:g} s | {r['sampling']} | "
-                     f"{r['clips_per_s']:.2f} | {r['ms_per_clip']:.0f} | {peak} | {r['workers']} |")
+def render(rows, loaders, args, step_rate, device) -> str:
+    pace = (f'The training step to feed: {step_rate:.2f} clips/s (--step-rate).' if args.step_rate else
+            f'One training step of {args.model} ({args.frames}x224x224, batch {args.batch}, {args.threads} threads) '
+            f'takes {1000 / step_rate:.0f} ms per clip.')
+    lines = [f'`{command_line()}` on {device}, torch {torch.__version__}, '
+             f'{datetime.now(timezone.utc):%Y-%m-%d}. {args.frames} frames per clip. {pace}']
+    if rows:
+        lines += ['', f'One worker, one video per row, 16:9 at {args.fps} frames/s:', '',
+                  '| format | height | length | sampling | clips/s per worker | ms per clip | peak MB per worker | '
+                  'workers to feed one training process |',
+                  '|---|---:|---:|---|---:|---:|---:|---:|']
+        for r in rows:
+            peak = 'n/a' if r['peak_mb'] is None else f"{r['peak_mb']:.0f}"
+            lines.append(f"| {r['format']} | {r['height']}p | {r['length']:g} s | {r['sampling']} | "
+                         f"{r['clips_per_s']:.2f} | {r['ms_per_clip']:.0f} | {peak} | {r['workers']} |")
+    if loaders:
+        predict = f'predict clips/s ({args.predict_model}, batch {args.batch})' if args.predict_model else None
+        lines += ['', f'A DataLoader with N workers over {args.loader_clips} clips of each collection (batch '
+                      f'{args.batch}, worker start-up included); workers to feed = the step rate / (train clips/s '
+                      'per worker), rounded up:', '',
+                  '| collection | videos | workers | train clips/s | test clips/s | peak MB per worker | '
+                  + (f'{predict} | predict / test loader | ' if predict else '') + 'workers to feed |',
+                  '|---|---|---:|---:|---:|---:|' + ('---:|---:|' if predict else '') + '---:|']
+        for r in loaders:
+            p = r['profile']
+            videos = (f"{p.format} {p.height}p, {'-'.join(f'{v:g}' for v in sorted(set(p.lengths)))} s at {p.fps} "
+                      'frames/s')
+            cells = [p.name, videos, r['workers'], f"{r['train']:.2f}", f"{r['test']:.2f}",
+                     f"{r['peak'] / 2 ** 20:.0f}"]
+            if predict:
+                cells += [f"{r['predict']:.2f}", f"{r['predict'] / r['test']:.2f}"]
+            lines.append('| ' + ' | '.join(str(c) for c in cells + [r['needed']]) + ' |')
     return '\n'.join(lines) + '\n'
 
 

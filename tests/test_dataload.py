@@ -1,0 +1,42 @@
+"""benchmarks/dataload.py: the loader table's measurement and rendering, and its argument checks
+(no timing is asserted)."""
+import pytest
+
+from conftest import load_benchmark
+
+dataload = load_benchmark('dataload')
+
+
+def test_loader_measures_both_samplings_the_peak_and_predict(tmp_path):
+    paths = [str(dataload.write_video(tmp_path / f'v{seed}.mp4', 32, 12, 8, seed)) for seed in range(2)]
+    result = dataload.measure_loader(paths, frames=2, clips=5, workers=2, batch=2, predict_model='c2d_resnet18')
+    assert set(result) == {'train', 'test', 'peak', 'predict'}
+    assert all(result[k] > 0 for k in result)
+    args = dataload.parse_args(['--profiles', 'kinetics-mp4-340p', '--loader-workers', '2', '--formats', ''])
+    row = dict(profile=dataload.PROFILES['kinetics-mp4-340p'], workers=2, needed=3, **result)
+    text = dataload.render([], [row], args, step_rate=4.0, device='cpu')
+    assert '| kinetics-mp4-340p | mp4 340p, 10 s at 30 frames/s | 2 |' in text
+    assert text.rstrip().endswith('| 3 |') and 'predict / test loader' in text
+    assert f"{result['predict'] / result['test']:.2f}" in text
+
+
+def test_without_a_predict_model_the_column_is_left_out(tmp_path):
+    path = str(dataload.write_video(tmp_path / 'frames', 32, 6, 8))
+    result = dataload.measure_loader([path], frames=2, clips=2, workers=1, batch=2, predict_model='')
+    assert 'predict' not in result and result['train'] > 0
+    args = dataload.parse_args(['--predict-model', '', '--step-rate', '10'])
+    row = dict(profile=dataload.PROFILES['sthv1-jpeg-100p'], workers=1, needed=1, **result)
+    text = dataload.render([], [row], args, step_rate=10.0, device='cpu')
+    assert 'predict' not in text and 'The training step to feed: 10.00 clips/s (--step-rate)' in text
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--loader-workers', '0'], '--loader-workers counts and --loader-clips must be >= 1'),
+    (['--loader-workers', 'two'], '--loader-workers is comma-separated worker counts'),
+    (['--profiles', 'kinetics'], '--profiles takes names from sthv1-jpeg-100p'),
+    (['--step-rate', '0'], '--step-rate must be a positive clips/s'),
+])
+def test_bad_arguments_name_the_option(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        dataload.parse_args(argv)
+    assert message in capsys.readouterr().err
