@@ -296,6 +296,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=True,
                    help='clips and weights in channels_last_3d, the frames in channels_last (default: on)')
     t.add_argument('--compile', action='store_true', help='torch.compile the model for the training steps')
+    t.add_argument('--decode-on-device', action='store_true',
+                   help="JPEG frame folders: the workers only read the files; a batch's frames are decoded in one "
+                        'call on the training device (nvjpeg on a GPU), then cropped, flipped and normalised there')
     t.add_argument('--resume', action='store_true', help='continue from OUTPUT/last.pth')
     t.add_argument('--no-validate', dest='validate', action='store_false')
     t.add_argument('--eval-every', type=int, default=1, help='validate every N epochs (and after the last)')

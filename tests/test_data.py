@@ -183,3 +183,42 @@ def test_dataset_reports_unreadable_and_short_videos(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         clip, label = dataset[0]
     assert label == 2 and 'short' in caplog.text and 'bad.mp4' in caplog.text
+
+
+@pytest.mark.parametrize('train, clips, crops', [(True, 2, 1), (False, 2, 3)], ids=['train', 'test-2x3'])
+def test_clips_decoded_on_the_device_equal_the_workers(tmp_path, train, clips, crops):
+    """defer_decoding: the worker reads the JPEG files, decode_clips decodes a batch's frames in one
+    call and transforms each clip with its seed; on the CPU that is exactly the worker's clip."""
+    from csst_zoo.data import EncodedClip, collate_clips, decode_clips
+    folders = [write_frame_folder(tmp_path / f'v{k}', frames_of(9 + k, 40 + 8 * k, 56, label=k)) for k in range(3)]
+    transform = train_transform(CFG) if train else eval_transform(CFG, crops)
+    samples = [(f, k) for k, f in enumerate(folders)]
+    decoded = VideoDataset(samples, 4, transform, train=train, clips=clips)
+    deferred = VideoDataset(samples, 4, transform, train=train, clips=clips, defer_decoding=True)
+    items = []
+    for i in range(3):
+        torch.manual_seed(i)
+        items.append(decoded[i])
+        torch.manual_seed(i)
+        clip, label = deferred[i]
+        assert isinstance(clip, EncodedClip) and len(clip.files) == clips * 4 and clip.views == clips
+        items.append((clip, label))
+    batch, labels = collate_clips(items[1::2])
+    assert labels.tolist() == [0, 1, 2]
+    on_device = decode_clips(batch, labels, transform, 'cpu')
+    expected = torch.stack([clip for clip, _ in items[0::2]])
+    assert on_device.shape == expected.shape == (3, clips * crops, 3, 4, 32, 32)
+    assert torch.equal(on_device, expected)
+
+
+def test_deferred_decoding_takes_only_jpeg_frame_folders(tmp_path):
+    video = write_video(tmp_path / 'v.mp4', frames_of(8))
+    pngs = tmp_path / 'png'
+    pngs.mkdir()
+    from torchvision.io import write_png
+    for i, f in enumerate(frames_of(8), 1):
+        write_png(torch.from_numpy(f).permute(2, 0, 1).contiguous(), str(pngs / f'{i:05d}.png'))
+    for path, message in ((video, 'takes folders of JPEG frames .* not video files'),
+                          (pngs, r'000\d\.png is not a JPEG file; frames decoded on the device must be .jpg/.jpeg')):
+        with pytest.raises(VideoReadError, match=message):
+            VideoDataset([(path, 0)], 4, eval_transform(CFG), train=False, defer_decoding=True)[0]

@@ -59,6 +59,19 @@ def test_clips_do_not_depend_on_workers_or_resuming(jester, tmp_path):
     assert resumed['weights_sha256'] == alone['weights_sha256']
 
 
+def test_decoding_on_the_device_trains_the_same_model(jester, tmp_path, capsys):
+    """--decode-on-device: workers read the JPEG files, the loop decodes and transforms each batch on
+    the training device. On the CPU the clips are the workers' own, so the weights are the same."""
+    kw = dict(model='c2d_resnet18', epochs=1, warmup_epochs=0)
+    in_workers = fit(config(jester, tmp_path / 'workers', workers=2, **kw))
+    on_device = fit(config(jester, tmp_path / 'device', workers=2, decode_on_device=True, **kw))
+    assert on_device['weights_sha256'] == in_workers['weights_sha256']
+    assert on_device['val_top1'] == in_workers['val_top1']
+    assert cli_main(['train', 'c2d_resnet18', '--dataset', 'synthetic', '--output', str(tmp_path / 's'),
+                     '--decode-on-device']) == 2
+    assert '--decode-on-device) takes data sets of JPEG frame folders' in capsys.readouterr().err
+
+
 def test_train_on_synthetic_clips(tmp_path, capsys):
     """--dataset synthetic trains on random clips of the model's input size (no files, no
     validation): the loop's own speed, which benchmarks/train_loop.py sets beside the step's."""

@@ -16,16 +16,18 @@ import csv
 import json
 import logging
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
+from torchvision.io import ImageReadMode, decode_jpeg
 
 from .._checks import check_positive_int
-from .readers import FRAME_SUFFIXES, VIDEO_SUFFIXES, VideoReadError, open_video
+from .readers import FRAME_SUFFIXES, VIDEO_SUFFIXES, FrameFolder, VideoReadError, open_video
 from .sampling import segment_indices
 
-__all__ = ['VideoDataset', 'SyntheticClips', 'read_dataset', 'DATASETS', 'SPLITS', 'SYNTHETIC']
+__all__ = ['VideoDataset', 'EncodedClip', 'collate_clips', 'decode_clips', 'SyntheticClips', 'read_dataset',
+           'DATASETS', 'SPLITS', 'SYNTHETIC']
 
 _logger = logging.getLogger(__name__)
 SPLITS = ('train', 'validation')
@@ -142,6 +144,57 @@ def read_dataset(kind: str, root, split: str = 'train'):
     return DATASETS[kind](root, split)
 
 
+class EncodedClip(NamedTuple):
+    """A clip whose frames are still JPEG files (``VideoDataset(defer_decoding=True)``):
+    ``decode_clips`` decodes and transforms it where the model runs. The files travel back to
+    back in one tensor: a loader worker hands each tensor over as a shared-memory file
+    descriptor, and one per frame ran out of them."""
+    data: torch.Tensor  # uint8: the V x T frames' files, clip by clip, back to back
+    sizes: Tuple[int, ...]  # the byte length of each file
+    views: int  # V
+    seed: int  # the transform's random choices (crop, flip)
+
+    @classmethod
+    def of(cls, files: Sequence[torch.Tensor], views: int, seed: int) -> 'EncodedClip':
+        return cls(torch.cat(list(files)), tuple(len(f) for f in files), views, seed)
+
+    @property
+    def files(self) -> Tuple[torch.Tensor, ...]:
+        return self.data.split(self.sizes)
+
+
+def _transformed(transform: Callable, frames: torch.Tensor, label: int, seed: int) -> torch.Tensor:
+    """``transform(frames, label)`` with the global RNG seeded by ``seed`` (and restored after): the
+    same random crop and flip wherever and whenever the clip's frames are decoded."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return transform(frames, label)
+
+
+def decode_clips(clips: Sequence[EncodedClip], labels, transform: Callable, device) -> torch.Tensor:
+    """The clips of a batch, decoded and transformed on ``device``: every frame of the batch in one
+    ``decode_jpeg`` call (nvjpeg's batched decoder on a GPU), then each clip's ``transform`` (crop,
+    flip, normalisation) there with its seed. Equal to the clips ``VideoDataset`` makes in its
+    workers, up to the JPEG decoder's own rounding on a GPU."""
+    files = [f for clip in clips for f in clip.files]
+    device = torch.device(device)
+    frames = decode_jpeg(files, mode=ImageReadMode.RGB, device=device)
+    out, start = [], 0
+    for clip, label in zip(clips, torch.as_tensor(labels).tolist()):
+        stacked = torch.stack(frames[start:start + len(clip.sizes)]).unflatten(0, (clip.views, -1))
+        out.append(_transformed(transform, stacked, label, clip.seed))
+        start += len(clip.sizes)
+    return torch.stack(out)
+
+
+def collate_clips(batch):
+    """``default_collate``, except that the ``EncodedClip`` items of a batch stay a list (their
+    frames differ in size until decoded)."""
+    if batch and isinstance(batch[0][0], EncodedClip):
+        return [clip for clip, _ in batch], torch.as_tensor([label for _, label in batch])
+    return default_collate(batch)
+
+
 class VideoDataset(Dataset):
     """Samples ``num_segments`` frames per clip (TSN) from each video and transforms them.
 
@@ -149,6 +202,11 @@ class VideoDataset(Dataset):
     views. A video that cannot be read or is shorter than ``num_segments`` frames raises
     ``VideoReadError`` naming it; with ``skip_unreadable`` it is logged as a warning and the next
     video is used instead (never a zero-filled clip).
+
+    With ``defer_decoding`` (folders of JPEG frames only), a worker only reads the sampled frames'
+    files: the clip is an ``EncodedClip``, batched by ``collate_clips`` and decoded and transformed
+    by ``decode_clips`` on the model's device. Either way the transform's random choices come
+    from a seed drawn after the frames are sampled, so both give the same clip.
     """
 
     def __init__(
@@ -159,24 +217,32 @@ class VideoDataset(Dataset):
             train: bool,
             clips: int = 1,
             skip_unreadable: bool = False,
+            defer_decoding: bool = False,
     ):
         if not samples:
             raise ValueError('samples is empty')
         self.samples, self.num_segments, self.transform = list(samples), num_segments, transform
         self.train, self.clips, self.skip_unreadable = train, clips, skip_unreadable
+        self.defer_decoding = defer_decoding
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def load(self, i: int) -> torch.Tensor:
+    def load(self, i: int):
         path, label = self.samples[i]
         video = open_video(path)
         try:
             indices = segment_indices(video.num_frames, self.num_segments, self.train, self.clips)
         except ValueError as e:
             raise VideoReadError(f'video {path}: {e}') from None
+        seed = int(torch.randint(2 ** 63 - 1, ()))
+        if self.defer_decoding:
+            if not isinstance(video, FrameFolder):
+                raise VideoReadError(f'video {path}: decoding on the device (defer_decoding) takes folders of JPEG '
+                                     'frames (Something-Something V1, Jester), not video files')
+            return EncodedClip.of(video.encoded(indices.flatten()), indices.shape[0], seed)
         frames = video.frames(indices.flatten(), short_side=getattr(self.transform, 'short_side', None))
-        return self.transform(frames.reshape(*indices.shape, *frames.shape[1:]), label)
+        return _transformed(self.transform, frames.reshape(*indices.shape, *frames.shape[1:]), label, seed)
 
     def __getitem__(self, i: int):
         for attempt in range(len(self)):

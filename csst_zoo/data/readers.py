@@ -20,7 +20,8 @@ from torchvision.transforms.v2 import functional as TF
 
 __all__ = ['VideoReadError', 'FrameFolder', 'VideoFile', 'open_video', 'FRAME_SUFFIXES', 'VIDEO_SUFFIXES']
 
-FRAME_SUFFIXES = ('.jpg', '.jpeg', '.png')
+JPEG_SUFFIXES = ('.jpg', '.jpeg')
+FRAME_SUFFIXES = JPEG_SUFFIXES + ('.png',)
 VIDEO_SUFFIXES = ('.webm', '.mp4', '.avi', '.mkv', '.mov')
 _NUMBERED = re.compile(r'^(.*?)(\d+)$')
 
@@ -101,6 +102,20 @@ class FrameFolder:
         """uint8 frames ``(len(indices), 3, H, W)``."""
         indices, wanted = _requested(indices, self.num_frames, self.path)
         return _gather(indices, self.decode(wanted, short_side))
+
+    def encoded(self, indices) -> list:
+        """The JPEG files of frames ``indices`` (any order, repeats allowed), undecoded: a uint8
+        tensor of each file's bytes, for ``torchvision.io.decode_jpeg`` on a device."""
+        indices, _ = _requested(indices, self.num_frames, self.path)
+        files = [self.files[i] for i in indices.tolist()]
+        other = next((f for f in files if f.suffix.lower() not in JPEG_SUFFIXES), None)
+        if other is not None:
+            raise VideoReadError(f'frame folder {self.path}: {other.name} is not a JPEG file; frames decoded on the '
+                                 f'device must be {"/".join(JPEG_SUFFIXES)} files')
+        try:
+            return [read_file(str(f)) for f in files]
+        except RuntimeError as e:
+            raise VideoReadError(f'cannot read frame folder {self.path}: {e}') from None
 
 
 class _Packets(NamedTuple):

@@ -29,7 +29,8 @@ from tqdm import tqdm
 
 from .._io import staged_files
 from ..data import (
-    SYNTHETIC, SyntheticClips, VideoDataset, eval_transform, mirrored_classes, read_dataset, train_transform)
+    SYNTHETIC, SyntheticClips, VideoDataset, collate_clips, decode_clips, eval_transform, mirrored_classes,
+    read_dataset, train_transform)
 from ..hub import save_pretrained
 from ..models import create_model
 from .inference import view_logits
@@ -74,6 +75,7 @@ class TrainConfig:
     progress: bool = True
     model_kwargs: Dict = dataclasses.field(default_factory=dict)
     synthetic_clips: int = 512  # clips per epoch of --dataset synthetic
+    decode_on_device: bool = False  # JPEG frames decoded and transformed on the training device, not in the workers
 
 
 class Distributed:
@@ -157,8 +159,15 @@ def _loader(dataset, ddp: Distributed, batch_size, workers, shuffle, seed):
         dataset, sampler = EpochSeeded(dataset, seed), EpochKeys(sampler)
     loader = DataLoader(dataset, batch_size, sampler=sampler, num_workers=workers, drop_last=shuffle,
                         pin_memory=ddp.device.type == 'cuda', generator=torch.Generator().manual_seed(seed),
-                        persistent_workers=shuffle and workers > 0)
+                        persistent_workers=shuffle and workers > 0, collate_fn=collate_clips)
     return loader, sampler
+
+
+def _on_device(clips, labels, dataset, device: torch.device) -> torch.Tensor:
+    """A batch's clips on ``device``; ``EncodedClip`` batches are decoded and transformed there."""
+    if isinstance(clips, list):
+        return decode_clips(clips, labels, dataset.transform, device)
+    return clips.to(device, non_blocking=True)
 
 
 def amp_dtype(device: torch.device) -> torch.dtype:
@@ -185,8 +194,8 @@ def evaluate(model, dataset: VideoDataset, num_classes: int, batch_size: int = 8
     model.eval()
     indices, scores, labels = list(sampler), [], []
     for clips, target in tqdm(loader, desc='eval', disable=not (progress and ddp.main), leave=False):
+        clips = _on_device(clips, target, dataset, ddp.device)
         with _autocast(ddp.device, amp):
-            clips = clips.to(ddp.device, non_blocking=True)
             scores.append(view_logits(model, clips, memory_format).float().cpu())
         labels.append(target)
     shard = (indices, torch.cat(scores), torch.cat(labels))
@@ -230,7 +239,7 @@ def training_set(cfg: TrainConfig, samples, class_names, model_cfg: Dict) -> Dat
         return SyntheticClips(cfg.synthetic_clips, len(class_names), model_cfg['input_size'], seed=cfg.seed)
     flip = cfg.flip if cfg.flip is not None else cfg.dataset != 'jester'
     transform = train_transform(model_cfg, flip=flip, keep_unflipped=mirrored_classes(class_names))
-    return VideoDataset(samples, cfg.num_frames, transform, train=True)
+    return VideoDataset(samples, cfg.num_frames, transform, train=True, defer_decoding=cfg.decode_on_device)
 
 
 def fit(cfg: TrainConfig) -> Dict:
@@ -247,6 +256,10 @@ def fit(cfg: TrainConfig) -> Dict:
     else:
         train_samples, class_names = read_dataset(cfg.dataset, cfg.data_root, 'train')
         val_samples = read_dataset(cfg.dataset, cfg.data_root, 'validation')[0] if cfg.validate else None
+    if cfg.decode_on_device and (train_samples is None or not Path(train_samples[0][0]).is_dir()):
+        raise ValueError('decode_on_device (--decode-on-device) takes data sets of JPEG frame folders (sthv1, jester, '
+                         f'or folder and csv layouts of frame folders); {cfg.dataset} holds '
+                         + ('no files' if train_samples is None else f'video files such as {train_samples[0][0]}'))
     kwargs = dict(cfg.model_kwargs)
     if cfg.size is not None:
         kwargs['pretrained_cfg_overlay'] = dict(kwargs.get('pretrained_cfg_overlay', {}),
@@ -254,8 +267,8 @@ def fit(cfg: TrainConfig) -> Dict:
     model = create_model(cfg.model, pretrained=cfg.pretrained, num_classes=len(class_names),
                          num_frames=cfg.num_frames, drop_rate=cfg.drop_rate, **kwargs)
     train_set = training_set(cfg, train_samples, class_names, model.pretrained_cfg)
-    val_set = VideoDataset(val_samples, cfg.num_frames, eval_transform(model.pretrained_cfg), train=False) \
-        if val_samples else None
+    val_set = VideoDataset(val_samples, cfg.num_frames, eval_transform(model.pretrained_cfg), train=False,
+                           defer_decoding=cfg.decode_on_device) if val_samples else None
 
     memory_format = torch.channels_last_3d if cfg.channels_last else torch.contiguous_format
     model.to(ddp.device, memory_format=memory_format)
@@ -308,7 +321,8 @@ def fit(cfg: TrainConfig) -> Dict:
         began = step_end = time.perf_counter()
         for clips, target in bar:
             waited += time.perf_counter() - step_end  # the loader's share: the step waited for its batch
-            clips, target = clips.to(ddp.device, non_blocking=True), target.to(ddp.device, non_blocking=True)
+            clips = _on_device(clips, target, train_set, ddp.device)
+            target = target.to(ddp.device, non_blocking=True)
             with _autocast(ddp.device, amp):
                 logits = view_logits(net, clips, memory_format)
                 loss = F.cross_entropy(logits.float(), target)
