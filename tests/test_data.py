@@ -203,6 +203,10 @@ def test_clips_decoded_on_the_device_equal_the_workers(tmp_path, train, clips, c
         clip, label = deferred[i]
         assert isinstance(clip, EncodedClip) and len(clip.files) == clips * 4 and clip.views == clips
         items.append((clip, label))
+    if not train:  # evaluation draws nothing: loading in the main process leaves dropout's RNG alone
+        state = torch.get_rng_state()
+        decoded[0], deferred[0]
+        assert torch.equal(state, torch.get_rng_state())
     batch, labels = collate_clips(items[1::2])
     assert labels.tolist() == [0, 1, 2]
     on_device = decode_clips(batch, labels, transform, 'cpu')

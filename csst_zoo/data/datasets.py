@@ -205,8 +205,8 @@ class VideoDataset(Dataset):
 
     With ``defer_decoding`` (folders of JPEG frames only), a worker only reads the sampled frames'
     files: the clip is an ``EncodedClip``, batched by ``collate_clips`` and decoded and transformed
-    by ``decode_clips`` on the model's device. Either way the transform's random choices come
-    from a seed drawn after the frames are sampled, so both give the same clip.
+    by ``decode_clips`` on the model's device. Either way a training transform's random choices
+    come from a seed drawn after the frames are sampled, so both give the same clip.
     """
 
     def __init__(
@@ -235,7 +235,9 @@ class VideoDataset(Dataset):
             indices = segment_indices(video.num_frames, self.num_segments, self.train, self.clips)
         except ValueError as e:
             raise VideoReadError(f'video {path}: {e}') from None
-        seed = int(torch.randint(2 ** 63 - 1, ()))
+        # Only training draws (evaluation's transforms are fixed): drawing in the main process,
+        # where a loader without workers loads, would move the RNG that dropout draws from.
+        seed = int(torch.randint(2 ** 63 - 1, ())) if self.train else 0
         if self.defer_decoding:
             if not isinstance(video, FrameFolder):
                 raise VideoReadError(f'video {path}: decoding on the device (defer_decoding) takes folders of JPEG '
