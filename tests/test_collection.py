@@ -185,10 +185,13 @@ def test_predict_command_refuses_bad_input_before_any_work(saved_model, model, c
             ([str(root), '--resume'], '--resume adds to a predictions file: give it with -o'),
             ([str(root), '-o', str(tmp_path / 'p.json')], 'must end in .csv or .jsonl'),
             ([str(root), '--window', '1s'], '--window makes a timeline of one video'),
-            ([str(videos[0]), '--window', '1s', '--resume'], '--resume continues a predictions file')):
+            ([str(videos[0]), '--window', '1s', '--resume'], '--resume continues a predictions file'),
+            ([str(root), '-o', str(tmp_path / 'p.csv'), '--workers', '-1'], '--workers must be >= 0'),
+            ([str(root), '-o', str(tmp_path / 'p.csv'), '--batch-size', '0'], 'batch_size must be a positive')):
         assert cli_main(['predict', saved_model, *argv, '--no-progress']) == 2
         assert message in capsys.readouterr().err
     assert other.read_text().count('\n') == 1 and not (tmp_path / 'p.json').exists()
+    assert not (tmp_path / 'p.csv').exists()
 
 
 def test_sigint_then_resume_holds_every_video_once(saved_model, collection, tmp_path):
