@@ -36,6 +36,17 @@ def test_shift_gradient_keeps_the_layout_and_equals_the_graph_forms(monkeypatch)
         assert torch.equal(y, y_graph) and torch.equal(grad, grad_graph), builder
 
 
+def test_shift_keeps_the_layout_of_the_clip():
+    # channels_last_3d, and the frames layout (N, T, C, H, W) that per-frame ops leave a contiguous
+    # clip in: the shifted clip is laid out as its input, so the next conv's frames are a free view.
+    from csst_zoo.layers import from_frames, to_frames
+    x = torch.randn(2, 16, 5, 3, 3)
+    expected = temporal_shift(x)
+    for clip in (x.contiguous(memory_format=torch.channels_last_3d), from_frames(to_frames(x).contiguous(), 2)):
+        shifted = temporal_shift(clip)
+        assert torch.equal(shifted, expected) and shifted.stride() == clip.stride()
+
+
 def test_shift_conv_is_the_conv_of_the_shifted_clip():
     conv = ShiftConv(16, 8, kernel_size=1)
     x = torch.randn(2, 16, 5, 3, 3)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .._checks import check_positive_int
-from ..layers import C2DConv, shift_time
+from ..layers import C2DConv, in_memory_order, shift_along, shift_time
 from ._family import Family, OfficialLayout, Release, num_frames_in_name
 
 __all__ = ['ShiftConv', 'temporal_shift', 'FAMILY']
@@ -36,8 +36,21 @@ def temporal_shift(x: torch.Tensor, fold_div: int = 8) -> torch.Tensor:
         channel = torch.arange(x.shape[1], device=x.device).view(1, -1, 1, 1, 1)
         return torch.where(channel < fold, F.pad(x, (0, 0, 0, 0, -1, 1)),
                            torch.where(channel < 2 * fold, F.pad(x, (0, 0, 0, 0, 1, -1)), x))
-    to_next, to_previous, rest = x.split([fold, fold, x.shape[1] - 2 * fold], dim=1)
-    return torch.cat([shift_time(to_next, 1), shift_time(to_previous, -1), rest], dim=1)
+    if torch.onnx.is_in_onnx_export():
+        to_next, to_previous, rest = x.split([fold, fold, x.shape[1] - 2 * fold], dim=1)
+        return torch.cat([shift_time(to_next, 1), shift_time(to_previous, -1), rest], dim=1)
+    # Eager, in the order of x's memory, so that the pieces and their concatenation keep its
+    # layout: channels_last_3d, or the frames layout (N, T, C, H, W) of clips between per-frame
+    # ops on contiguous input, where a channels-first result would cost the next conv a copy back
+    # into frames (TSM-R50 on contiguous clips: 1.27 -> 1.15x C2D's time).
+    inner, where = in_memory_order(x)
+    channels, time = where[1], where[2]
+    to_next, to_previous, rest = inner.split([fold, fold, x.shape[1] - 2 * fold], dim=channels)
+    shifted = torch.cat([shift_along(to_next, time, 1), shift_along(to_previous, time, -1), rest], dim=channels)
+    return shifted.permute(where)
+
+
+torch.fx.wrap('temporal_shift')  # a traced model calls it as one node: its layout test reads strides
 
 
 class ShiftConv(C2DConv):

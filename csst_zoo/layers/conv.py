@@ -7,7 +7,7 @@ from torch import nn
 from .._checks import check_positive_int
 from .frames import FrameConv
 
-__all__ = ['C2DConv', 'C3DConv', 'Conv3d', 'check_groups', 'conv3d', 'shift_time']
+__all__ = ['C2DConv', 'C3DConv', 'Conv3d', 'check_groups', 'conv3d', 'in_memory_order', 'shift_along', 'shift_time']
 
 
 def check_groups(in_channels: int, out_channels: int, groups: int, where: str) -> None:
@@ -75,6 +75,19 @@ class C3DConv(Conv3d):
             padding=(kernel_size // 2, pad, pad), dilation=(1, dilation, dilation), groups=groups, bias=False)
 
 
+def shift_along(x: torch.Tensor, dim: int, offset: int) -> torch.Tensor:
+    """``x`` shifted by ``offset`` along ``dim`` with one pad: ``offset`` entries cropped at the
+    start (at the end for a negative offset) and as many zeros added at the other end."""
+    return F.pad(x, (0, 0) * (x.ndim - 1 - dim) + (-offset, offset))
+
+
+def in_memory_order(x: torch.Tensor):
+    """``x`` with its dims in the order of its memory (by decreasing stride), and where each of
+    ``x``'s dims went: ops on that view that write contiguous results keep ``x``'s layout."""
+    order = sorted(range(x.ndim), key=lambda d: -x.stride(d))
+    return x.permute(order), [order.index(d) for d in range(x.ndim)]
+
+
 def shift_time(x: torch.Tensor, offset: int) -> torch.Tensor:
     """``y[:, :, t] = x[:, :, t + offset]`` for a clip ``(N, C, T, H, W)``, zeros where ``t + offset``
     falls outside the clip (``|offset| <= T``).
@@ -86,7 +99,7 @@ def shift_time(x: torch.Tensor, offset: int) -> torch.Tensor:
     a dynamic T without the transposes ``F.pad`` exports to, and inductor fuses it into TAM's
     products, where its code for the pad ran TAM-R50 compiled in bf16 1.4x slower."""
     if not (torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()):
-        return F.pad(x, (0, 0, 0, 0, -offset, offset))
+        return shift_along(x, 2, offset)
     if offset > 0:
         return torch.cat([x[:, :, offset:], torch.zeros_like(x[:, :, :offset])], dim=2)
     if offset < 0:
