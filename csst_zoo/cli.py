@@ -180,15 +180,14 @@ def _predict_collection(args) -> None:
     import time
     from tqdm import tqdm
     from ._checks import check_positive_int
-    from .engine.collection import OUTPUT_SUFFIXES, PredictionWriter, list_videos, model_id, predict_videos
+    from .engine.collection import PredictionWriter, check_output, list_videos, model_id, predict_videos
     check_positive_int('topk', args.topk)
     if args.batch_size is not None:
         check_positive_int('batch_size', args.batch_size)
     if args.workers < 0:
         raise ValueError(f'--workers must be >= 0 (0 loads the videos in this process), got {args.workers}')
-    if args.output and not str(args.output).lower().endswith(OUTPUT_SUFFIXES):
-        raise ValueError(f'-o/--output of predictions must end in {" or ".join(OUTPUT_SUFFIXES)} (one row per '
-                         f'video), got {args.output!r}; a .json file is for a timeline (--window)')
+    if args.output:
+        check_output(args.output)
     videos = list_videos(args.video)
     model = build_model(args)
     if torch.cuda.is_available():

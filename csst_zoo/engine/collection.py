@@ -19,8 +19,8 @@ from ..data.readers import FRAME_SUFFIXES, VIDEO_SUFFIXES
 from .inference import view_logits
 from .train import weights_digest
 
-__all__ = ['Prediction', 'PredictionWriter', 'is_collection', 'list_videos', 'model_id', 'predict_videos',
-           'OUTPUT_SUFFIXES']
+__all__ = ['Prediction', 'PredictionWriter', 'check_output', 'is_collection', 'list_videos', 'model_id',
+           'predict_videos', 'OUTPUT_SUFFIXES']
 
 OUTPUT_SUFFIXES = ('.csv', '.jsonl')
 _GLOB_CHARS = frozenset('*?[')
@@ -190,6 +190,13 @@ def _predictions(model, videos, dataset, topk, batch_size, workers) -> Iterator[
                 yield Prediction(videos[i], tuple((names[c], p) for p, c in zip(ps, ids)), seconds + share)
 
 
+def check_output(path) -> None:
+    """Fail on a predictions output whose suffix is not one of ``OUTPUT_SUFFIXES``."""
+    if Path(path).suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ValueError(f'output must end in {" or ".join(OUTPUT_SUFFIXES)} (one row per video), got '
+                         f'{str(path)!r}; a .json file is for a timeline (--window)')
+
+
 class PredictionWriter:
     """An output of predictions, ``.csv`` or ``.jsonl``, one row per video written and flushed as
     it comes, each naming the model (:func:`model_id`).
@@ -202,10 +209,8 @@ class PredictionWriter:
 
     def __init__(self, path, model: str, topk: int, resume: bool = False):
         check_positive_int('topk', topk)
+        check_output(path)
         self.path, self.model, self.topk = Path(path), model, topk
-        if self.path.suffix.lower() not in OUTPUT_SUFFIXES:
-            raise ValueError(f'output must end in {" or ".join(OUTPUT_SUFFIXES)} (one row per video), '
-                             f'got {str(path)!r}')
         if not self.path.absolute().parent.is_dir():
             raise FileNotFoundError(f'cannot write {path}: directory {self.path.absolute().parent} does not exist')
         self.csv = self.path.suffix.lower() == '.csv'
