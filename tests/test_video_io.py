@@ -68,10 +68,27 @@ def test_seeking_decode_equals_full_decoding(case, tmp_path):
     video = VideoFile(path)
     assert video.num_frames == len(full) == 40
     assert len(video._seek_index.keys) >= 5
-    wanted = [1, 14, 15, 26, 39]  # each after a key frame past the one before
-    got, left = seeking_only(video, wanted)
-    assert left == [] and all(torch.equal(got[i], full[i]) for i in wanted)
+    # each after a key frame past the one before; then runs of nearby frames, where the skipped
+    # non-reference frames lie between the wanted ones
+    for wanted in ([1, 14, 15, 26, 39], list(range(0, 40, 3))):
+        got, left = seeking_only(video, wanted)
+        assert left == [] and all(torch.equal(got[i], full[i]) for i in wanted)
     assert torch.equal(video.frames([39, 1, 26, 14, 15, 14]), full[[39, 1, 26, 14, 15, 14]])
+
+
+def test_non_reference_frames_are_skipped_unless_wanted(tmp_path):
+    import av
+    from csst_zoo.data.readers import _decoded_skipping
+    path = write_video(tmp_path / 'v.mp4', textured(40), codec_options={'g': '40', 'bf': '3'})
+    pts = VideoFile(path)._seek_index.order
+
+    def decoded(wanted):
+        with av.open(str(path)) as container:
+            return [frame.pts for frame in _decoded_skipping(container, container.streams.video[0], wanted)]
+
+    assert decoded(set(pts)) == pts
+    some = decoded({pts[5], pts[6]})
+    assert pts[5] in some and pts[6] in some and len(some) < 30  # x264's B-frames, all but the pyramid's middle
 
 
 def test_seeking_with_a_variable_frame_rate_and_a_long_gop(tmp_path):

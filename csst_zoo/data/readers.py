@@ -143,6 +143,18 @@ def _image(frame, short_side: Optional[int]) -> torch.Tensor:
     return image.contiguous() if short_side is None else _resize(image, short_side)
 
 
+def _decoded_skipping(container, stream, wanted_pts: set):
+    """The stream's frames decoded from the container's position, but for the non-reference
+    frames (most B-frames of H.264 and HEVC) that are not in ``wanted_pts``: the decoder drops
+    those packets unread. No other frame is predicted from a non-reference one, so every frame
+    that is decoded has the values of a full decode; it saves about a third of H.264's decoding
+    time. The setting is read per packet, frame-threaded decoding included."""
+    codec = stream.codec_context
+    for packet in container.demux(stream):
+        codec.skip_frame = 'DEFAULT' if packet.pts is None or packet.pts in wanted_pts else 'NONREF'
+        yield from packet.decode()
+
+
 class _SeekIndex(NamedTuple):
     order: list  # every frame's timestamp, in presentation order: frame i has order[i]
     index_of: dict  # timestamp -> frame index
@@ -221,8 +233,9 @@ class VideoFile:
         """``(index, uint8 frame (3, H, W))`` for the increasing indices ``wanted``, converting only those.
 
         For each wanted frame, when a key frame lies between the last frame decoded and it, the
-        decoder seeks to that key frame rather than decode up to it, then decodes forward: the
-        cost follows the frames wanted, not the video's length. The frames are those one pass
+        decoder seeks to that key frame rather than decode up to it, then decodes forward, skipping
+        the non-reference frames it does not return: the cost follows the frames wanted, not the
+        video's length. The frames are those one pass
         from the start gives at these indices; where the file's index cannot be trusted (a seek
         that lands on anything but the key frame asked for, a timestamp the packets did not
         have), the rest is decoded in that one pass instead.
@@ -268,6 +281,7 @@ class VideoFile:
         targets left in ``pending``, where the index proves untrustworthy."""
         index = self._seek_index
         stream = self._threaded_stream(container)
+        wanted_pts = {index.order[i] for i in pending}
         frames, position = None, -1  # position: the last frame decoded, in presentation order
         while pending:
             target = pending[0]
@@ -277,7 +291,7 @@ class VideoFile:
                 anchor = 0 if key is None else key
                 if anchor or frames is not None:
                     container.seek(index.order[anchor], stream=stream)
-                frames, checked = container.decode(stream), False
+                frames, checked = _decoded_skipping(container, stream, wanted_pts), False
             for frame in frames:
                 i = index.index_of.get(frame.pts)
                 if i is None:
