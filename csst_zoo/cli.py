@@ -24,11 +24,15 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
                    help='more model arguments as key=value, e.g. alpha=0.25 groups=4')
 
 
-def build_model(args):
+def build_kwargs(args) -> dict:
     kwargs = dict(args.model_kwargs)
     if args.num_classes is not None:
         kwargs['num_classes'] = args.num_classes
-    return create_model(args.model, checkpoint_path=args.checkpoint, **kwargs)
+    return kwargs
+
+
+def build_model(args):
+    return create_model(args.model, checkpoint_path=args.checkpoint, **build_kwargs(args))
 
 
 def export_command(args) -> None:
@@ -223,6 +227,22 @@ def _predict_collection(args) -> None:
                                         if counts.get('interrupted') and writer else ''), file=sys.stderr)
 
 
+def demo_command(args) -> None:
+    from .demo import build_app, launch
+    if not 0 < args.port < 65536:
+        raise ValueError(f'--port must be in 1..65535, got {args.port}')
+    app = build_app(args.model, checkpoint=args.checkpoint, window=args.window, stride=args.stride,
+                    max_upload_mb=args.max_upload_mb, **build_kwargs(args))
+    launch(app, args.host, args.port)
+
+
+def space_command(args) -> None:
+    from .demo import write_space
+    folder = write_space(args.output, args.model, requirement=args.requirement, title=args.title)
+    print(f'wrote {folder}/app.py, requirements.txt and README.md; upload with: '
+          f'hf upload ORG/SPACE {folder} --repo-type space')
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='csst-zoo', description='CSST-Net and its baselines as video classifiers.')
     sub = p.add_subparsers(dest='command', required=True)
@@ -345,6 +365,29 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument('--plot', help='draw class probability over time to a .png (needs matplotlib)')
     r.add_argument('--no-progress', action='store_true')
     r.set_defaults(run=predict_command)
+
+    d = sub.add_parser('demo', help='a web page to try the model on your videos (needs the demo extra: gradio)',
+                       description='Serve a page where a video can be uploaded (or an example picked) to see its '
+                                   'top-5 classes and a timeline of the top classes per window. Only this machine '
+                                   'can reach it unless --host says otherwise.')
+    _model_arguments(d)
+    d.add_argument('--host', default='127.0.0.1', help="address to serve on (default: 127.0.0.1; '0.0.0.0': every "
+                                                        'network this machine is on)')
+    d.add_argument('--port', type=int, default=7860)
+    d.add_argument('--window', default='2s', help="timeline windows: seconds ('2', '1.5s') or frames ('16f')")
+    d.add_argument('--stride', default='1s', help='start a timeline window every STRIDE (same unit as --window)')
+    d.add_argument('--max-upload-mb', type=float, default=100, help='largest video the page accepts, in MB')
+    d.set_defaults(run=demo_command)
+
+    s = sub.add_parser('space', help='write the files of a Hugging Face Space that runs the demo for a checkpoint',
+                       description='Writes app.py, requirements.txt and README.md (sdk: gradio, models: REPO); '
+                                   'upload the folder with: hf upload ORG/SPACE DIR --repo-type space')
+    s.add_argument('model', help="'hf-hub:ORG/REPO' (the checkpoint the Space loads) or a registered name")
+    s.add_argument('-o', '--output', required=True, help='folder to write (created; all three files or none)')
+    s.add_argument('--requirement', help='the pip line that installs csst-zoo in the Space (default: this version '
+                                         'with the demo extra)')
+    s.add_argument('--title')
+    s.set_defaults(run=space_command)
     return p
 
 

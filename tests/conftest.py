@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -102,7 +103,6 @@ def sensitive_model(name: str, clip_shape=(2, 3, 4, 32, 32), **kwargs) -> nn.Mod
 
 def frames_of(n: int, height: int = 32, width: int = 48, label: int = 0):
     """uint8 frames (n, H, W, 3) whose frame i has the grey value 20 i + label (its index is readable back)."""
-    import numpy as np
     return np.stack([np.full((height, width, 3), min(255, 20 * i + label), np.uint8) for i in range(n)])
 
 
@@ -122,7 +122,6 @@ def write_video(path, frames, rate: int = 8, codec=None, pix_fmt='yuv420p', rota
     time in milliseconds (a variable frame rate); ``options``: muxer options; ``codec_options``:
     the encoder's (key frame interval, B-frames)."""
     import av
-    import numpy as np
     from fractions import Fraction
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), 'w', options=options) as container:
@@ -178,3 +177,28 @@ def decode_all(path):
     with av.open(str(path)) as container:
         return torch.stack([torch.from_numpy(f.to_ndarray(format='rgb24')).permute(2, 0, 1)
                             for f in container.decode(container.streams.video[0])])
+
+
+SCENES = ['red room', 'blue sky']
+FPS, CUT = 8, 6.0  # the two-scene video: 6 s of each scene at 8 frames/s
+
+
+def scene_frames(scene: int, n: int, seed: int):
+    """Frames of one scene: a reddish or a bluish noisy picture (``scene`` 0 or 1)."""
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 60, (n, 32, 32, 3)).astype(np.uint8)
+    frames[..., 0 if scene == 0 else 2] += 180
+    return frames
+
+
+@pytest.fixture(scope='session')
+def two_scene_model():
+    """A C2D-ResNet18 trained for a few seconds to tell the two scenes apart (4-frame clips, 32x32)."""
+    return load_benchmark('demo_screenshot').scene_classifier({SCENES[0]: scene_frames(0, 32, 0),
+                                                               SCENES[1]: scene_frames(1, 32, 1)})
+
+
+@pytest.fixture(scope='session')
+def two_scene_video(tmp_path_factory):
+    frames = np.concatenate([scene_frames(0, int(CUT * FPS), 10), scene_frames(1, int(CUT * FPS), 11)])
+    return write_video(tmp_path_factory.mktemp('two_scenes') / 'two_scenes.mp4', frames, rate=FPS)

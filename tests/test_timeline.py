@@ -8,15 +8,10 @@ import pytest
 import torch
 
 import csst_zoo
-from conftest import write_frame_folder, write_video
+from conftest import CUT, SCENES, scene_frames, write_frame_folder
 from csst_zoo.cli import main as cli_main
-from csst_zoo.data import eval_transform
 from csst_zoo.engine import Timeline, predict_timeline
 from csst_zoo.engine.timeline import Span, parse_span, window_bounds
-
-SCENES = ['red room', 'blue sky']
-FPS, CUT = 8, 6.0  # the two-scene video: 6 s of each scene at 8 frames/s
-
 
 def test_parse_span():
     assert parse_span('2') == Span(2.0, 's') and parse_span('1.5s') == Span(1.5, 's')
@@ -39,49 +34,6 @@ def test_window_bounds_by_frames_and_by_seconds():
         window_bounds(8, times, Span(2, 's'), Span(8, 'f'))
     with pytest.raises(ValueError, match='give the frame rate of a frame folder'):
         window_bounds(8, None, Span(2, 's'), Span(1, 's'))
-
-
-def scene_frames(scene: int, n: int, seed: int):
-    """Frames of one scene: a reddish or a bluish noisy picture (``scene`` 0 or 1)."""
-    rng = np.random.default_rng(seed)
-    frames = rng.integers(0, 60, (n, 32, 32, 3)).astype(np.uint8)
-    frames[..., 0 if scene == 0 else 2] += 180
-    return frames
-
-
-@pytest.fixture(scope='module')
-def two_scene_model():
-    """A C2D-ResNet18 trained for a few seconds to tell the two scenes apart (4-frame clips, 32x32)."""
-    torch.manual_seed(0)
-    model = csst_zoo.create_model('c2d_resnet18', num_classes=2, num_frames=4, pretrained_cfg_overlay=dict(
-        input_size=(3, 4, 32, 32), label_names=SCENES))
-    transform = eval_transform(model.pretrained_cfg)
-    clips = torch.cat([transform(torch.from_numpy(scene_frames(s, 4 * 8, seed)).permute(0, 3, 1, 2).reshape(
-        8, 4, 3, 32, 32), 0) for seed, s in enumerate((0, 1))])
-    labels = torch.tensor([0] * 8 + [1] * 8)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    for _ in range(15):
-        optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(model(clips), labels).backward()
-        optimizer.step()
-    # recalibrate batch norm on the final weights (15 steps leave the running statistics far behind)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None
-    with torch.no_grad():
-        model(clips)
-    model.eval()
-    with torch.no_grad():
-        assert (model(clips).argmax(1) == labels).all()
-    return model
-
-
-@pytest.fixture(scope='module')
-def two_scene_video(tmp_path_factory):
-    frames = np.concatenate([scene_frames(0, int(CUT * FPS), 10), scene_frames(1, int(CUT * FPS), 11)])
-    return write_video(tmp_path_factory.mktemp('timeline') / 'two_scenes.mp4', frames, rate=FPS)
 
 
 def test_timeline_switches_within_one_stride_of_the_cut(two_scene_model, two_scene_video):

@@ -116,6 +116,37 @@ class Timeline:
                              top=[dict(label=name, probability=round(p, 6)) for name, p in top]))
         return rows
 
+    def leading_classes(self, n: int = 5) -> List[int]:
+        """The ``n`` classes that lead most windows, then by peak probability: those a plot draws."""
+        leads = torch.bincount(self.probs.argmax(dim=1), minlength=self.probs.shape[1]).tolist()
+        peaks = self.probs.max(dim=0).values.tolist()
+        return sorted(range(self.probs.shape[1]), key=lambda c: (-leads[c], -peaks[c]))[:n]
+
+    def centres(self) -> List[float]:
+        """Each window's centre: in seconds with timestamps, else in frames."""
+        return [(a + b) / 2 for a, b in (self.times or self.frames)]
+
+    def segments(self) -> List[dict]:
+        """Runs of windows with the same top class, in order: ``label``, ``start`` and ``end``
+        (seconds with timestamps, else frames) and the ``windows`` ``[first, last]``. A run
+        starts where the top class switches, halfway between the centres of the last window of
+        the run before and its first; the first starts with the first window and the last ends
+        with the last window."""
+        leaders, centres = self.probs.argmax(dim=1).tolist(), self.centres()
+        spans = self.times or self.frames
+        runs = []
+        for w, c in enumerate(leaders):
+            if runs and runs[-1]['class'] == c:
+                runs[-1]['windows'][1] = w
+            else:
+                start = spans[0][0] if not runs else (centres[w - 1] + centres[w]) / 2
+                if runs:
+                    runs[-1]['end'] = start
+                runs.append({'class': c, 'start': start, 'windows': [w, w]})
+        runs[-1]['end'] = spans[-1][1]
+        return [dict(label=self.class_names[r['class']], start=r['start'], end=r['end'], windows=r['windows'])
+                for r in runs]
+
     def save(self, path, topk: int = 5) -> None:
         """Write the windows' top-``topk`` classes atomically: ``.csv`` (one row per window) or ``.json``."""
         check_outputs(output=path)
@@ -141,14 +172,9 @@ class Timeline:
         check_outputs(plot=path)
         plt = _pyplot()
         path = Path(path)
-        leads = torch.bincount(self.probs.argmax(dim=1), minlength=self.probs.shape[1]).double()
-        order = sorted(range(self.probs.shape[1]), key=lambda c: (-leads[c], -float(self.probs[:, c].max())))
-        if self.times:
-            x, unit = [(a + b) / 2 for a, b in self.times], 'time (s, window centre)'
-        else:
-            x, unit = [(a + b) / 2 for a, b in self.frames], 'frame (window centre)'
+        x, unit = self.centres(), 'time (s, window centre)' if self.times else 'frame (window centre)'
         fig, ax = plt.subplots(figsize=(10, 4))
-        for c in order[:classes]:
+        for c in self.leading_classes(classes):
             ax.plot(x, self.probs[:, c].tolist(), marker='.', label=self.class_names[c])
         ax.set(xlabel=unit, ylabel='probability', ylim=(0, 1),
                title=f'{Path(self.video).name}: window {self.window}, stride {self.stride}')

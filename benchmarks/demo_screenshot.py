@@ -1,0 +1,164 @@
+"""The screenshot of the demo page in docs/demo.md, taken in a real headless Chromium.
+
+    python benchmarks/demo_screenshot.py                  # writes docs/demo.png
+    python benchmarks/demo_screenshot.py -o /tmp/page.png
+
+It trains a C2D-ResNet18 for a few seconds to tell the red scene of the page's example clip
+from the blue one, saves it as a checkpoint folder, starts `csst-zoo demo` on it, uploads the
+example `two_scenes.webm` and screenshots the page with the tooltip of a window shown. Needs the
+demo and test extras (gradio, playwright) and Debian's chromium (`apt-get install chromium`).
+The helpers here (serving the demo, driving the browser) are the ones tests/test_demo.py uses.
+"""
+import argparse
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = '/usr/bin/chromium'
+# headless as root, and nothing that reaches out to Google's servers (closed networks refuse it)
+CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+                 '--disable-component-update', '--disable-sync']
+
+
+def scene_classifier(scenes: dict, frames: int = 4, size: int = 32):
+    """A C2D-ResNet18 trained for a few seconds to tell scenes apart: ``scenes`` maps each class
+    name to uint8 frames (n, H, W, 3) of it, n a multiple of ``frames`` (clips of ``frames`` at
+    ``size`` px). Asserts that it tells every training clip's class."""
+    import csst_zoo
+    from csst_zoo.data import eval_transform
+    torch.manual_seed(0)
+    cfg = dict(input_size=(3, frames, size, size), label_names=list(scenes))
+    model = csst_zoo.create_model('c2d_resnet18', num_classes=len(scenes), num_frames=frames,
+                                  pretrained_cfg_overlay=cfg)
+    transform = eval_transform(model.pretrained_cfg)
+    clips, labels = [], []
+    for label, video in enumerate(scenes.values()):
+        video = torch.from_numpy(video).permute(0, 3, 1, 2)
+        clips.append(transform(video.reshape(-1, frames, *video.shape[1:]), 0))
+        labels += [label] * len(clips[-1])
+    clips, labels = torch.cat(clips), torch.tensor(labels)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    for _ in range(15):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(clips), labels).backward()
+        optimizer.step()
+    # recalibrate batch norm on the final weights (15 steps leave the running statistics far behind)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None
+    with torch.no_grad():
+        model(clips)
+    model.eval()
+    with torch.no_grad():
+        assert (model(clips).argmax(1) == labels).all()
+    return model
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(model: str, *options: str, timeout: float = 180):
+    """``csst-zoo demo MODEL OPTIONS`` on a free local port in a subprocess; yields its URL once it answers."""
+    port = free_port()
+    log = tempfile.TemporaryFile()
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED='False')
+    server = subprocess.Popen([sys.executable, '-m', 'csst_zoo', 'demo', model, '--port', str(port), *options],
+                              stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f'http://127.0.0.1:{port}/'
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=5).close()
+                break
+            except OSError:
+                log.seek(0)
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f'csst-zoo demo did not come up at {url}:\n{log.read().decode()[-3000:]}')
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@contextlib.contextmanager
+def browser_page(width: int = 1200, height: int = 1000):
+    """A page of a headless Debian Chromium driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which('chromium') or CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={'width': width, 'height': height})
+        finally:
+            browser.close()
+
+
+def upload(page, video, timeout_ms: int = 120_000) -> dict:
+    """Upload ``video`` on the demo page and wait for its answer: the page's top class, the times
+    where its timeline's top class switches and its runs of one class."""
+    page.locator('#demo-video input[type=file]').set_input_files(str(video))
+    page.wait_for_selector('#demo-timeline .tl-segments li', state='attached', timeout=timeout_ms)
+    return dict(top=page.locator('#demo-top5 [data-testid="label-output-value"]').inner_text().strip(),
+                switches=[float(s.get_attribute('data-switch'))
+                          for s in page.locator('#demo-timeline [data-switch]').all()],
+                segments=[s.get_attribute('data-label') for s in page.locator('#demo-timeline .tl-segments li').all()])
+
+
+def clear(page, timeout_s: float = 30):
+    """Press the player's clear button until the upload box is back (twice after an unplayable file)."""
+    deadline = time.monotonic() + timeout_s
+    while not page.locator('#demo-video input[type=file]').count():
+        if time.monotonic() > deadline:
+            raise TimeoutError('the video box did not return to its upload state')
+        page.locator('#demo-video').get_by_role('button', name='Clear').first.click()
+        page.wait_for_timeout(300)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('-o', '--output', default=str(ROOT / 'docs' / 'demo.png'))
+    args = p.parse_args(argv)
+    import csst_zoo
+    from csst_zoo._io import write_atomic
+    from csst_zoo.demo import _scene, write_examples
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model = scene_classifier({'red scene': np.concatenate([_scene(0, 16, 96, s) for s in (5, 6)]),
+                                  'blue scene': np.concatenate([_scene(2, 16, 96, s) for s in (7, 8)])})
+        csst_zoo.save_pretrained(model, tmp / 'model')
+        two_scenes = write_examples(tmp / 'examples')[0]
+        with serve(f'local-dir:{tmp / "model"}', '--window', '2s', '--stride', '1s') as url, browser_page() as page:
+            page.goto(url)
+            answer = upload(page, two_scenes)
+            page.locator('#demo-timeline rect.tl-window').nth(8).hover()
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(tmp / 'page.png'), full_page=True)
+        write_atomic(args.output, (tmp / 'page.png').read_bytes())
+    print(f"wrote {args.output}: top class {answer['top']!r}, the timeline switches at "
+          f"{', '.join(f'{t:g} s' for t in answer['switches'])}")
+
+
+if __name__ == '__main__':
+    main()
