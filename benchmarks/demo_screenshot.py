@@ -127,13 +127,15 @@ def upload(page, video, timeout_ms: int = 120_000) -> dict:
 
 
 def clear(page, timeout_s: float = 30):
-    """Press the player's clear button until the upload box is back (twice after an unplayable file)."""
+    """Press the player's clear button until the upload box is back (twice after an unplayable
+    file), then wait for the page to drop the last answer."""
     deadline = time.monotonic() + timeout_s
     while not page.locator('#demo-video input[type=file]').count():
         if time.monotonic() > deadline:
             raise TimeoutError('the video box did not return to its upload state')
         page.locator('#demo-video').get_by_role('button', name='Clear').first.click()
         page.wait_for_timeout(300)
+    page.wait_for_selector('#demo-timeline .tl-segments li', state='detached', timeout=timeout_s * 1000)
 
 
 def main(argv=None):

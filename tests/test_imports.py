@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LAZY = ('fvcore', 'av', 'matplotlib', 'onnx', 'onnxruntime', 'openvino', 'csst_zoo.data', 'csst_zoo.engine',
-        'csst_zoo.export', 'csst_zoo.convert')
+        'csst_zoo.export', 'csst_zoo.convert', 'gradio', 'csst_zoo.demo')
 
 
 def _after_importing(module: str) -> dict:
