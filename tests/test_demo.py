@@ -188,3 +188,19 @@ def test_the_page_in_a_real_browser(two_scene_model, two_scene_video, tmp_path):
     from PIL import Image
     shot = np.asarray(Image.open(tmp_path / 'page.png').convert('RGB'))
     assert shot.shape[0] > 800 and len(np.unique(shot.reshape(-1, 3), axis=0)) > 100  # a drawn page, not blank
+
+
+def test_launch_passes_the_upload_limit_and_says_what_a_public_host_exposes(capsys):
+    class App:
+        max_upload_mb = 2.5
+
+        def launch(self, **kwargs):
+            self.kwargs = kwargs
+
+    app = App()
+    demo.launch(app)
+    assert app.kwargs['server_name'] == '127.0.0.1' and app.kwargs['max_file_size'] == int(2.5 * 2 ** 20)
+    assert capsys.readouterr().out == ''
+    demo.launch(app, host='0.0.0.0', port=8000)
+    assert 'serving on 0.0.0.0:8000: anyone who can reach this machine there can upload videos (up to 2.5 MB each)' \
+        in capsys.readouterr().out
