@@ -22,6 +22,7 @@ from typing import List, Optional, Union
 import numpy as np
 import torch
 
+from ._io import staged_files
 from .engine import Timeline, predict_timeline, predict_video
 from .engine.timeline import parse_span
 from .models import VideoResNet, create_model
@@ -174,7 +175,6 @@ def write_examples(folder) -> List[Path]:
     few hundred KB): ``two_scenes.webm`` (6 s red, then 6 s blue) and ``one_scene.webm`` (8 s
     green). Files already there are kept."""
     import av
-    from ._io import write_atomic
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     examples = {'two_scenes.webm': np.concatenate([_scene(0, 48, 96, 1), _scene(2, 48, 96, 2)]),
@@ -183,15 +183,13 @@ def write_examples(folder) -> List[Path]:
         path = folder / name
         if path.exists():
             continue
-        with tempfile.TemporaryDirectory() as tmp:
-            with av.open(str(Path(tmp) / name), 'w') as container:
-                stream = container.add_stream('libvpx', rate=8)
-                stream.width = stream.height = frames.shape[1]
-                stream.pix_fmt, stream.bit_rate = 'yuv420p', 400_000
-                for frame in frames:
-                    container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
-                container.mux(stream.encode())
-            write_atomic(path, (Path(tmp) / name).read_bytes())
+        with staged_files(path) as stage, av.open(str(stage / name), 'w') as container:
+            stream = container.add_stream('libvpx', rate=8)
+            stream.width = stream.height = frames.shape[1]
+            stream.pix_fmt, stream.bit_rate = 'yuv420p', 400_000
+            for frame in frames:
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
+            container.mux(stream.encode())
     return [folder / name for name in examples]
 
 
@@ -294,7 +292,6 @@ def write_space(directory, model: str, requirement: Optional[str] = None, title:
     registered name), all three or none. ``requirement`` is the pip line that installs csst-zoo
     there (default: this version with the demo extra)."""
     from timm.models import parse_model_name
-    from ._io import staged_files
     from .models import is_model
     from .version import __version__
     source, ref = parse_model_name(model)
