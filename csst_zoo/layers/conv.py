@@ -92,13 +92,13 @@ def shift_time(x: torch.Tensor, offset: int) -> torch.Tensor:
     """``y[:, :, t] = x[:, :, t + offset]`` for a clip ``(N, C, T, H, W)``, zeros where ``t + offset``
     falls outside the clip (``|offset| <= T``).
 
-    One pad, cropping ``offset`` frames at one end and adding as many zeros at the other: a
-    single pass, and its gradient keeps ``x``'s memory format (a slice's gradient is a new
+    Eager, one pad, cropping ``offset`` frames at one end and adding as many zeros at the other:
+    a single pass, and its gradient keeps ``x``'s memory format (a slice's gradient is a new
     contiguous tensor, and adding it to a ``channels_last_3d`` gradient takes a slow strided
-    path); inductor fuses it into TAM's products in the clip's layout. An ONNX export gets a
-    slice and a concatenation with zeros, which it traces for a dynamic T without the
-    transposes ``F.pad`` exports to."""
-    if not torch.onnx.is_in_onnx_export():
+    path). Graph builders get a slice and a concatenation with zeros: an ONNX export traces it for
+    a dynamic T without the transposes ``F.pad`` exports to, and inductor fuses it into TAM's
+    products, where its code for the pad ran TAM-R50 compiled in bf16 1.4x slower."""
+    if not (torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()):
         return shift_along(x, 2, offset)
     if offset > 0:
         return torch.cat([x[:, :, offset:], torch.zeros_like(x[:, :, :offset])], dim=2)
