@@ -13,6 +13,7 @@ from csst_zoo.cli import main as cli_main
 from csst_zoo.engine import Timeline, predict_timeline
 from csst_zoo.engine.timeline import Span, parse_span, window_bounds
 
+
 def test_parse_span():
     assert parse_span('2') == Span(2.0, 's') and parse_span('1.5s') == Span(1.5, 's')
     assert parse_span('16f') == Span(16.0, 'f') and str(parse_span('16f')) == '16f'

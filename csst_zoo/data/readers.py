@@ -235,10 +235,10 @@ class VideoFile:
         For each wanted frame, when a key frame lies between the last frame decoded and it, the
         decoder seeks to that key frame rather than decode up to it, then decodes forward, skipping
         the non-reference frames it does not return: the cost follows the frames wanted, not the
-        video's length. The frames are those one pass
-        from the start gives at these indices; where the file's index cannot be trusted (a seek
-        that lands on anything but the key frame asked for, a timestamp the packets did not
-        have), the rest is decoded in that one pass instead.
+        video's length. The frames are those one pass from the start gives at these indices;
+        where the file's index cannot be trusted (a seek that lands on anything but the key frame
+        asked for, a timestamp the packets did not have), the rest is decoded in that one pass
+        instead.
         """
         import av
         pending = collections.deque(wanted)
