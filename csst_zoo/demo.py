@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ._io import staged_files
-from .engine import Timeline, predict_timeline, predict_video
+from .engine import Timeline, class_names, predict_timeline, predict_video
 from .engine.timeline import parse_span
 from .models import VideoResNet, create_model
 
@@ -84,21 +84,17 @@ def _gradio():
     return gradio
 
 
-def model_source(name: str, checkpoint: Optional[str] = None) -> str:
-    """Where the weights of ``create_model(name, checkpoint_path=checkpoint)`` come from, in words."""
+def model_source(model: VideoResNet, name: str, checkpoint: Optional[str] = None) -> str:
+    """Where the weights of ``model = create_model(name, checkpoint_path=checkpoint)`` come from, in words."""
     from timm.models import parse_model_name
-    from .models import list_models
-    from .models._hub import resolve_checkpoint
     source, ref = parse_model_name(name)
     if not source:
         where = f'the csst-zoo architecture `{ref}`'
         return where + (f' with the weights of `{checkpoint}`' if checkpoint else ', untrained (random weights)')
-    config, _ = resolve_checkpoint(source, ref, list_models())
     where = f'the Hugging Face Hub repo `{ref}`' if source == 'hf-hub' else f'the checkpoint folder `{ref}`'
-    origin = config.get('converted_from')
-    if origin:
-        where += (f", converted by `csst-zoo convert` from the authors' checkpoint `{origin['file']}` "
-                  f"(github.com/{origin['repository']})")
+    cfg = model.pretrained_cfg
+    if cfg.get('origin_url'):  # a converted checkpoint's, set when it was read
+        where += f", {cfg['description']} ({cfg['origin_url']})"
     return where
 
 
@@ -195,18 +191,16 @@ def write_examples(folder) -> List[Path]:
 
 def _describe(model: VideoResNet, source: str) -> str:
     cfg = model.pretrained_cfg
-    names = cfg.get('label_names')
     text = (f"**{cfg.get('architecture', type(model).__name__)}**: {model.num_classes} classes, clips of "
             f"{model.num_frames} frames at {cfg['input_size'][-1]} px. Weights: {source}.")
-    if not names:
+    if not cfg.get('label_names'):  # class_names falls back to the indices
         text += ("\n\n*This checkpoint's classes have no names, so classes are shown by their index. "
                  "Save it with `csst_zoo.save_pretrained(model, folder, labels=[...])` to name them.*")
     return text
 
 
 def _class_list(model: VideoResNet) -> str:
-    names = model.pretrained_cfg.get('label_names') or [str(i) for i in range(model.num_classes)]
-    return '\n'.join(f'{i}. {html.escape(str(n))}' for i, n in enumerate(names))
+    return '\n'.join(f'{i}. {html.escape(n)}' for i, n in enumerate(class_names(model)))
 
 
 def _classify(gr, model: VideoResNet, path: Optional[str], window, stride):
@@ -223,8 +217,8 @@ def _classify(gr, model: VideoResNet, path: Optional[str], window, stride):
         raise gr.Error(f'{name} is too short: it has {reader.num_frames} frames, and the model samples '
                        f'{model.num_frames} per clip.')
     try:
-        top = predict_video(model, path, topk=5)
-        timeline = predict_timeline(model, path, window, stride, progress=True)
+        top = predict_video(model, reader, topk=5)  # the reader: a file without a frame count is counted once
+        timeline = predict_timeline(model, reader, window, stride, progress=True)
     except (VideoReadError, ValueError) as e:
         raise gr.Error(f'{name}: {str(e).replace(str(path), name)}') from None
     return {label: p for label, p in top}, timeline_svg(timeline)
@@ -242,8 +236,8 @@ def build_app(model: Union[str, VideoResNet], checkpoint: Optional[str] = None, 
     if not (isinstance(max_upload_mb, (int, float)) and max_upload_mb > 0):
         raise ValueError(f'max_upload_mb must be a positive number of megabytes, got {max_upload_mb!r}')
     if isinstance(model, str):
-        source = model_source(model, checkpoint)
-        model = create_model(model, checkpoint_path=checkpoint, **model_kwargs)
+        name, model = model, create_model(model, checkpoint_path=checkpoint, **model_kwargs)
+        source = model_source(model, name, checkpoint)
     elif isinstance(model, VideoResNet):
         if checkpoint or model_kwargs:
             raise ValueError('checkpoint and model arguments apply to a model name, not to a model already built')

@@ -149,6 +149,13 @@ def test_unknown_architecture(saved):
         csst_zoo.create_model(f'local-dir:{saved}')
 
 
+def test_malformed_origin_of_a_converted_checkpoint(saved):
+    _edit_config(saved, converted_from='TSM_something_RGB.pth')
+    with pytest.raises(ValueError, match="'converted_from' must be a JSON object naming the authors' 'repository' "
+                                         "and 'file'"):
+        csst_zoo.create_model(f'local-dir:{saved}')
+
+
 def test_state_dict_that_does_not_fit(saved):
     _edit_config(saved, model_args=dict(alpha=0.5))  # the weights are of an alpha=0.25 model
     with pytest.raises(ValueError, match="does not fit csst_resnet18: 'layer1.0.conv1.spatial.weight' has shape"):

@@ -107,6 +107,8 @@ def test_cli_convert_writes_a_loadable_checkpoint_with_a_card(tmp_path, capsys):
     assert tuple(loaded.pretrained_cfg['mean']) == (0.485, 0.456, 0.406)  # ImageNet mean/std on RGB / 255
     config = json.loads((tmp_path / 'out' / 'config.json').read_text())
     assert config['converted_from']['release'] == 'tam-r50-sthv1-8f'
+    assert loaded.pretrained_cfg['origin_url'] == 'https://github.com/liu-zhy/temporal-adaptive-module'
+    assert loaded.pretrained_cfg['description'].endswith(path.name)
     card = (tmp_path / 'out' / 'README.md').read_text()
     assert 'liu-zhy/temporal-adaptive-module' in card and 'verified: false' in card
     assert "Reported by the method's authors" in card and '46.5' in card

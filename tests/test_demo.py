@@ -16,7 +16,8 @@ import csst_zoo
 from conftest import SCENES, load_benchmark, scene_frames, write_video
 from csst_zoo import demo
 from csst_zoo.cli import main as cli_main
-from csst_zoo.engine import Timeline
+from csst_zoo.data import VideoFile
+from csst_zoo.engine import Timeline, predict_timeline, predict_video
 from csst_zoo.engine.timeline import Span
 
 
@@ -71,15 +72,17 @@ def test_examples_are_small_playable_clips(tmp_path):
 
 
 def test_model_source_names_where_weights_come_from(two_scene_model, tmp_path):
-    assert demo.model_source('c2d_resnet18') == 'the csst-zoo architecture `c2d_resnet18`, untrained (random weights)'
-    assert 'with the weights of `w.pth`' in demo.model_source('c2d_resnet18', 'w.pth')
+    def source(name, checkpoint=None):
+        return demo.model_source(csst_zoo.create_model(name, num_frames=4), name, checkpoint)
+    assert source('c2d_resnet18') == 'the csst-zoo architecture `c2d_resnet18`, untrained (random weights)'
+    assert 'with the weights of `w.pth`' in source('c2d_resnet18', 'w.pth')
     csst_zoo.save_pretrained(two_scene_model, tmp_path / 'plain')
-    assert demo.model_source(f'local-dir:{tmp_path / "plain"}') == f'the checkpoint folder `{tmp_path / "plain"}`'
+    assert source(f'local-dir:{tmp_path / "plain"}') == f'the checkpoint folder `{tmp_path / "plain"}`'
     origin = dict(repository='mit-han-lab/temporal-shift-module', file='TSM_something_RGB.pth', release='x')
     csst_zoo.save_pretrained(two_scene_model, tmp_path / 'converted', converted_from=origin)
-    assert demo.model_source(f'local-dir:{tmp_path / "converted"}').endswith(
-        "converted by `csst-zoo convert` from the authors' checkpoint `TSM_something_RGB.pth` "
-        '(github.com/mit-han-lab/temporal-shift-module)')
+    assert source(f'local-dir:{tmp_path / "converted"}').endswith(
+        "converted by csst-zoo convert from the authors' checkpoint TSM_something_RGB.pth "
+        '(https://github.com/mit-han-lab/temporal-shift-module)')
 
 
 def test_page_messages_for_bad_videos_and_unnamed_classes(two_scene_model, tmp_path):
@@ -95,6 +98,19 @@ def test_page_messages_for_bad_videos_and_unnamed_classes(two_scene_model, tmp_p
     unnamed = csst_zoo.create_model('c2d_resnet18', num_classes=3, num_frames=4)
     assert "This checkpoint's classes have no names" in demo._describe(unnamed, 'x')
     assert demo._class_list(unnamed) == '0. 0\n1. 1\n2. 2'
+
+
+def test_an_upload_is_opened_once_and_answered_as_predict_does(two_scene_model, two_scene_video, monkeypatch):
+    opened, init = [], VideoFile.__init__
+
+    def counted(self, path):
+        opened.append(path)
+        init(self, path)
+    monkeypatch.setattr(VideoFile, '__init__', counted)
+    top, svg = demo._classify(gr, two_scene_model, str(two_scene_video), '2s', '1s')
+    assert len(opened) == 1  # a file without a frame count is demuxed once to count them
+    assert list(top.items()) == predict_video(two_scene_model, two_scene_video, topk=5)
+    assert svg == demo.timeline_svg(predict_timeline(two_scene_model, two_scene_video, '2s', '1s'))
 
 
 def test_build_app_checks_its_arguments(two_scene_model, tmp_path):

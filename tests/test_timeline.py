@@ -10,6 +10,7 @@ import torch
 import csst_zoo
 from conftest import CUT, SCENES, scene_frames, write_frame_folder
 from csst_zoo.cli import main as cli_main
+from csst_zoo.data import open_video
 from csst_zoo.engine import Timeline, predict_timeline
 from csst_zoo.engine.timeline import Span, parse_span, window_bounds
 
@@ -57,6 +58,10 @@ def test_timeline_by_frames_on_a_frame_folder_without_fps(two_scene_model, tmp_p
     with_fps = predict_timeline(two_scene_model, folder, window='1s', stride='1s', fps=8)
     assert with_fps.frames == timeline.frames and with_fps.times == [(0, 1), (1, 2), (2, 3)]
     assert torch.allclose(with_fps.probs, timeline.probs)
+    opened = open_video(folder, fps=8)  # a reader already open is used as it is
+    assert torch.equal(predict_timeline(two_scene_model, opened, window='1s', stride='1s').probs, with_fps.probs)
+    with pytest.raises(ValueError, match='fps is given when a frame folder is opened, not with the reader of'):
+        predict_timeline(two_scene_model, opened, window='1s', fps=8)
     with pytest.raises(ValueError, match=r'window 0.25s holds 2 frames .* fewer than the 4 the model samples'):
         predict_timeline(two_scene_model, folder, window='0.25s', stride='1s', fps=8)
     with pytest.raises(ValueError, match='fps is for frame folders'):

@@ -234,14 +234,14 @@ class VideoDataset(Dataset):
         try:
             indices = segment_indices(video.num_frames, self.num_segments, self.train, self.clips)
         except ValueError as e:
-            raise VideoReadError(f'video {path}: {e}') from None
+            raise VideoReadError(f'video {video.path}: {e}') from None
         # Only training draws (evaluation's transforms are fixed): drawing in the main process,
         # where a loader without workers loads, would move the RNG that dropout draws from.
         seed = int(torch.randint(2 ** 63 - 1, ())) if self.train else 0
         if self.defer_decoding:
             if not isinstance(video, FrameFolder):
-                raise VideoReadError(f'video {path}: decoding on the device (defer_decoding) takes folders of JPEG '
-                                     'frames (Something-Something V1, Jester), not video files')
+                raise VideoReadError(f'video {video.path}: decoding on the device (defer_decoding) takes folders of '
+                                     'JPEG frames (Something-Something V1, Jester), not video files')
             return EncodedClip.of(video.encoded(indices.flatten()), indices.shape[0], seed)
         frames = video.frames(indices.flatten(), short_side=getattr(self.transform, 'short_side', None))
         return _transformed(self.transform, frames.reshape(*indices.shape, *frames.shape[1:]), label, seed)

@@ -318,7 +318,13 @@ class VideoFile:
 
 
 def open_video(path, fps: Optional[float] = None):
-    """A FrameFolder (with frame rate ``fps`` for timestamps) for a directory, a VideoFile otherwise."""
+    """A FrameFolder (with frame rate ``fps`` for timestamps) for a directory, a VideoFile otherwise.
+    A reader that ``open_video`` returned is returned as it is, so that the functions taking a video
+    can be given one already open (a file without a frame count is demuxed once, to count them)."""
+    if isinstance(path, (FrameFolder, VideoFile)):
+        if fps is not None:
+            raise ValueError(f'fps is given when a frame folder is opened, not with the reader of {path.path}')
+        return path
     path = Path(path)
     if path.is_dir():
         return FrameFolder(path, fps)

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from .._checks import check_positive_int
 from ..data import VideoDataset, eval_transform
 from ..data.readers import FRAME_SUFFIXES, VIDEO_SUFFIXES
-from .inference import view_logits
+from .inference import class_names, view_logits
 from .train import weights_digest
 
 __all__ = ['Prediction', 'PredictionWriter', 'check_output', 'is_collection', 'list_videos', 'model_id',
@@ -170,7 +170,7 @@ def _predictions(model, videos, dataset, topk, batch_size, workers) -> Iterator[
     if not videos:
         return
     model.eval()
-    names = model.pretrained_cfg.get('label_names') or [str(i) for i in range(model.num_classes)]
+    names = class_names(model)
     device = next(model.parameters()).device
     loader = DataLoader(_Loaded(dataset), batch_size=batch_size, num_workers=workers, collate_fn=_collate,
                         pin_memory=device.type == 'cuda', prefetch_factor=4 if workers else None)

@@ -5,7 +5,13 @@ import torch
 
 from ..data import VideoDataset, eval_transform
 
-__all__ = ['predict_video', 'view_logits']
+__all__ = ['class_names', 'predict_video', 'view_logits']
+
+
+def class_names(model) -> List[str]:
+    """The names of ``model``'s classes: the checkpoint's ``label_names`` where it has them, else
+    each class's index as text."""
+    return list(model.pretrained_cfg.get('label_names') or map(str, range(model.num_classes)))
 
 
 def view_logits(model, clips: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format):
@@ -19,10 +25,11 @@ def view_logits(model, clips: torch.Tensor, memory_format: torch.memory_format =
 
 @torch.no_grad()
 def predict_video(model, path, clips: int = 1, crops: int = 1, topk: int = 5) -> List[Tuple[str, float]]:
-    """The ``topk`` (class name, probability) of the video at ``path`` (file or frame folder):
+    """The ``topk`` (class name, probability) of the video at ``path`` (file, frame folder, or a
+    reader from ``open_video``):
     ``clips`` x ``crops`` views sampled and transformed as in evaluation, their logits averaged
     (``view_logits``), then the softmax.
-    Class names come from ``model.pretrained_cfg['label_names']`` (else the class index)."""
+    Class names are ``class_names(model)``."""
     model.eval()
     cfg = model.pretrained_cfg
     dataset = VideoDataset([(path, 0)], cfg['input_size'][1], eval_transform(cfg, crops), train=False, clips=clips)
@@ -30,5 +37,5 @@ def predict_video(model, path, clips: int = 1, crops: int = 1, topk: int = 5) ->
     device = next(model.parameters()).device
     probs = view_logits(model, views[None].to(device))[0].float().softmax(dim=0)
     top = probs.topk(min(topk, len(probs)))
-    names = cfg.get('label_names') or [str(i) for i in range(len(probs))]
+    names = class_names(model)
     return [(names[i], p) for p, i in zip(top.values.tolist(), top.indices.tolist())]

@@ -14,7 +14,8 @@ from tqdm import tqdm
 
 from .._checks import check_positive_int
 from .._io import staged_files, write_atomic
-from ..data import eval_transform, open_video, segment_indices
+from ..data import FrameFolder, VideoFile, eval_transform, open_video, segment_indices
+from .inference import class_names
 
 __all__ = ['Span', 'Timeline', 'parse_span', 'window_bounds', 'predict_timeline', 'check_outputs']
 
@@ -195,7 +196,8 @@ def predict_timeline(
         batch_size: int = 1,
         progress: bool = False,
 ) -> Timeline:
-    """Classify ``video`` (a file, or a frame folder with its frame rate ``fps``) in windows of
+    """Classify ``video`` (a file, a frame folder with its frame rate ``fps``, or a reader from
+    ``open_video``) in windows of
     length ``window`` every ``stride`` (seconds, or frames as ``'16f'``; see :func:`window_bounds`).
 
     Each window is sampled as in evaluation (the centre frame of each of the model's T segments,
@@ -207,15 +209,16 @@ def predict_timeline(
     check_positive_int('batch_size', batch_size)
     if fps is not None and not (isinstance(fps, (int, float)) and fps > 0 and math.isfinite(fps)):
         raise ValueError(f'fps must be a positive number, got {fps!r}')
-    if fps is not None and not Path(video).is_dir():
+    if fps is not None and not isinstance(video, (FrameFolder, VideoFile)) and not Path(video).is_dir():
         raise ValueError(f'fps is for frame folders; the video file {video} has its own timestamps')
     reader = open_video(video, fps)
-    times = reader.frame_times() if (window.unit == 's' or fps is not None or not Path(video).is_dir()) else None
+    folder = isinstance(reader, FrameFolder)
+    times = reader.frame_times() if (window.unit == 's' or not folder or reader.fps is not None) else None
     bounds = window_bounds(reader.num_frames, times, window, stride)
     num_frames = model.num_frames
     short = [(a, b) for a, b in bounds if b - a < num_frames]
     if short:
-        raise ValueError(f'window {window} holds {short[0][1] - short[0][0]} frames of {video} at '
+        raise ValueError(f'window {window} holds {short[0][1] - short[0][0]} frames of {reader.path} at '
                          f'[{short[0][0]}, {short[0][1]}), fewer than the {num_frames} the model samples: '
                          'use a longer window')
     picks = [segment_indices(b - a, num_frames, train=False)[0] + a for a, b in bounds]
@@ -250,9 +253,8 @@ def predict_timeline(
     if batch:
         run(batch)
     bar.close()
-    names = model.pretrained_cfg.get('label_names') or [str(i) for i in range(len(probs[0]))]
     spans = None
     if times is not None:
         edge = times.tolist() + [_end_time(times)]
         spans = [(edge[a], edge[b]) for a, b in bounds]
-    return Timeline(str(video), window, stride, bounds, spans, torch.stack(probs), list(names))
+    return Timeline(str(reader.path), window, stride, bounds, spans, torch.stack(probs), class_names(model))

@@ -38,6 +38,11 @@ def read_config(path, known_architectures) -> Dict[str, Any]:
     labels = config.get('label_names')
     if labels is not None and (not isinstance(labels, list) or not all(isinstance(n, str) for n in labels)):
         raise ValueError(f"checkpoint config {path}: 'label_names' must be a list of strings")
+    origin = config.get('converted_from')
+    if origin is not None and not (isinstance(origin, dict) and all(
+            isinstance(origin.get(k), str) for k in ('repository', 'file'))):
+        raise ValueError(f"checkpoint config {path}: 'converted_from' must be a JSON object naming the authors' "
+                         "'repository' and 'file'")
     return config
 
 
@@ -117,4 +122,8 @@ def resolve_checkpoint(
         cfg['label_names'] = tuple(config['label_names'])
     if config.get('num_classes') is not None:
         cfg['num_classes'] = config['num_classes']
+    origin = config.get('converted_from')
+    if origin:  # timm's fields for where weights come from, so the model itself can say
+        cfg['origin_url'] = f'https://github.com/{origin["repository"]}'
+        cfg['description'] = f"converted by csst-zoo convert from the authors' checkpoint {origin['file']}"
     return config, cfg
