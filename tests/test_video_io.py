@@ -108,7 +108,7 @@ def test_a_file_whose_index_lies_is_decoded_from_the_start(tmp_path):
     which gives full decoding's frames."""
     path = write_video(tmp_path / 'v.mp4', textured(30), codec_options={'g': '10', 'bf': '2'})
     full, video = decode_all(path), VideoFile(path)
-    video._packets = video.packets()._replace(keys=[True] * 30)
+    video.packets = video.packets._replace(keys=[True] * 30)
     assert len(video._seek_index.keys) == 30
     got, left = seeking_only(video, [4, 17, 25])
     assert left  # the seeking pass did not trust it to the end

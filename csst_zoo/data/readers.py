@@ -164,50 +164,36 @@ class _SeekIndex(NamedTuple):
 class VideoFile:
     """A video file decoded with PyAV (the first video stream, whatever streams come before it).
 
-    Opening reads the frame count from the container header, or counts the video packets in one
-    pass without decoding when the header has none (WebM, fragmented MP4). That pass, made when
-    first needed otherwise and only once, also gives every frame's timestamp and the key frames,
-    from which ``decode`` seeks. Frames come out in presentation order, upright (a rotation in the
-    display matrix, as phones write it, is applied), as RGB whatever the source's pixel format
-    (10-bit, grayscale).
+    Opening makes one pass over the video packets without decoding (``packets``): it gives every
+    frame's timestamp and the key frames, from which ``decode`` seeks, and the frame count where
+    the container header has none (WebM, fragmented MP4). It is made while the file is open
+    anyway: each opening of an H.264 file decodes its first frames (FFmpeg's probe). Frames come
+    out in presentation order, upright (a rotation in the display matrix, as phones write it, is
+    applied), as RGB whatever the source's pixel format (10-bit, grayscale).
     """
 
     def __init__(self, path):
         import av
         self.path = Path(path)
-        self._packets = None
         try:
             with av.open(str(self.path)) as container:
                 if not container.streams.video:
                     raise VideoReadError(f'{self.path} has no video stream')
                 stream = container.streams.video[0]
                 self.average_rate = float(stream.average_rate) if stream.average_rate else None
-                self.num_frames = stream.frames
-                if not self.num_frames:
-                    self._packets = _scan_packets(container, stream)
-                    self.num_frames = len(self._packets.pts)
+                self.packets = _scan_packets(container, stream)
+                self.num_frames = stream.frames or len(self.packets.pts)
         except (av.FFmpegError, OSError) as e:
             raise VideoReadError(f'cannot decode video {self.path}: {type(e).__name__}: {e}') from None
         if not self.num_frames:
             raise VideoReadError(f'video {self.path} has no frames')
         self._times = None
 
-    def packets(self) -> _Packets:
-        """The video packets' timestamps and key-frame flags (one pass over the file, kept)."""
-        if self._packets is None:
-            import av
-            try:
-                with av.open(str(self.path)) as container:
-                    self._packets = _scan_packets(container, container.streams.video[0])
-            except (av.FFmpegError, OSError) as e:
-                raise VideoReadError(f'cannot read the timestamps of {self.path}: {e}') from None
-        return self._packets
-
     @functools.cached_property
     def _seek_index(self) -> Optional[_SeekIndex]:
         """Every frame's timestamp and the key frames, from the packets; None unless there is a
         timestamp for every frame, all distinct (then frames are decoded from the start)."""
-        packets = self.packets()
+        packets = self.packets
         pts = packets.pts
         if len(pts) != self.num_frames or None in pts or len(set(pts)) != len(pts):
             return None
@@ -225,7 +211,7 @@ class VideoFile:
                     raise VideoReadError(f'{self.path} has neither timestamps for every frame nor a frame rate')
                 self._times = torch.arange(self.num_frames, dtype=torch.float64) / self.average_rate
             else:
-                start, base = index.order[0], self.packets().time_base
+                start, base = index.order[0], self.packets.time_base
                 self._times = torch.tensor([float((p - start) * base) for p in index.order], dtype=torch.float64)
         return self._times
 
