@@ -6,8 +6,10 @@ model's own training step, so the table says how many workers keep one training 
     python benchmarks/dataload.py --output results/dataload.md
 
 For every format (JPEG frame folders as Something-Something V1 / Jester store them, WebM/VP8 as
-V2 does, MP4/H.264 as cameras and phones do), height (240p, 480p, 720p, 16:9) and length (3 s
-and 60 s at --fps) a video is written (a panning, textured scene) and loaded through
+V2 does, MP4/H.264 as cameras and phones do), height (240p, 480p, 720p, 16:9), length (3 s
+and 60 s at --fps) and key-frame interval of the video files (--key-intervals: the encoders'
+defaults, and one a second as cameras and streaming encoders write) a video is written (a
+panning, textured scene) and loaded through
 csst_zoo.data.VideoDataset with train sampling (random frame per segment, multi-scale crop,
 flip) and test sampling (centre frames, resize + centre crop), each in a fresh process that
 works like a DataLoader worker: torch (and so the decoder) on one thread. Peak memory is the
@@ -24,6 +26,7 @@ GPU, or the CPU step measured here), and `csst-zoo predict`'s own rate on the sa
 the same workers (engine.predict_videos with --predict-model), beside the test loader's.
 """
 import argparse
+import itertools
 import math
 import statistics
 import sys
@@ -31,7 +34,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
@@ -66,6 +69,9 @@ def parse_args(argv=None):
     p.add_argument('--heights', default='240,480,720', help='frame heights (16:9 frames)')
     p.add_argument('--lengths', default='3,60', help='video lengths in seconds')
     p.add_argument('--fps', type=int, default=30)
+    p.add_argument('--key-intervals', default='encoder,1',
+                   help="seconds between key frames of the video files, comma-separated; 'encoder' for the "
+                        "encoder's default (x264: 250 frames, libvpx: 128)")
     p.add_argument('--clips', type=int, default=3, help='clips timed per cell (long videos: at least 1, at most 2)')
     p.add_argument('--frames', type=int, default=8, help='segments sampled per clip (the model input T)')
     p.add_argument('--model', default='csst_resnet50', help='the model whose training step sets the pace')
@@ -104,6 +110,14 @@ def parse_args(argv=None):
         args.lengths = [float(v) for v in args.lengths.split(',')]
     except ValueError:
         p.error('--heights and --lengths are comma-separated numbers, e.g. --heights 240,480 --lengths 3,60')
+    try:
+        keys = [None if v.strip() == 'encoder' else float(v) for v in args.key_intervals.split(',')]
+    except ValueError:
+        keys = [0.0]
+    if any(v is not None and not 0 < v < math.inf for v in keys):
+        p.error("--key-intervals takes 'encoder' or positive seconds, comma-separated (e.g. encoder,1), got "
+                f'{args.key_intervals!r}')
+    args.key_intervals = keys
     for name in ('fps', 'clips', 'frames', 'batch', 'threads'):
         if getattr(args, name) < 1:
             p.error(f'--{name} must be >= 1, got {getattr(args, name)}')
@@ -125,8 +139,10 @@ def scene(height: int, num_frames: int, seed: int = 0):
         yield np.ascontiguousarray(canvas[:, 2 * i:2 * i + width])
 
 
-def write_video(path: Path, height: int, num_frames: int, fps: int, seed: int = 0) -> Path:
-    """The scene as a frame folder (``00001.jpg``, quality 90), WebM (VP8) or MP4 (H.264)."""
+def write_video(path: Path, height: int, num_frames: int, fps: int, seed: int = 0,
+                key_interval: Optional[float] = None) -> Path:
+    """The scene as a frame folder (``00001.jpg``, quality 90), WebM (VP8) or MP4 (H.264), the
+    files with a key frame every ``key_interval`` seconds (default: the encoder's own interval)."""
     if path.exists():
         return path
     stage = path.with_name('.tmp-' + path.name)
@@ -144,6 +160,8 @@ def write_video(path: Path, height: int, num_frames: int, fps: int, seed: int = 
         with av.open(str(stage), 'w', format=path.suffix[1:]) as container:
             stream = container.add_stream(codec, rate=fps, options=options)
             stream.height, stream.width, stream.pix_fmt = height, width, 'yuv420p'
+            if key_interval:
+                stream.codec_context.gop_size = round(key_interval * fps)
             if codec == 'libvpx':  # its default, 256 kbit/s, is far below what real WebM files use
                 stream.bit_rate = int(0.1 * width * height * fps)
             for frame in scene(height, num_frames, seed):
@@ -151,6 +169,15 @@ def write_video(path: Path, height: int, num_frames: int, fps: int, seed: int = 
             container.mux(stream.encode())
     stage.rename(path)
     return path
+
+
+def key_frame_interval(path: Path, fps: int) -> Optional[float]:
+    """Seconds per key frame of the video file at ``path``, from its packets (None for a frame folder)."""
+    if path.is_dir():
+        return None
+    from csst_zoo.data import VideoFile
+    video = VideoFile(path)
+    return video.num_frames / sum(video.packets.keys) / fps
 
 
 def measure_loading(path: str, frames: int, train: bool, clips: int, warmup: bool):
@@ -275,22 +302,25 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix='csst-dataload-') as tmp, freed_memory_returned():
         root = Path(args.workdir or tmp)
         root.mkdir(parents=True, exist_ok=True)
-        for fmt in args.formats:
-            for height in args.heights:
-                for length in args.lengths:
-                    n = round(length * args.fps)
-                    suffix = '' if fmt == 'frames' else f'.{fmt}'
-                    print(f'writing {fmt} {height}p {length:g} s ...', file=sys.stderr, flush=True)
-                    path = write_video(root / f'{fmt}_{height}p_{length:g}s_{args.fps}fps{suffix}', height, n, args.fps)
-                    long = n > 10 * args.fps
-                    for train in (True, False):
-                        seconds, peak = in_fresh_process(measure_loading, str(path), args.frames, train,
-                                                         min(args.clips, 2) if long else args.clips, not long)
-                        rows.append(dict(format=fmt, height=height, length=length,
-                                         sampling='train' if train else 'test',
-                                         clips_per_s=1 / seconds, ms_per_clip=1000 * seconds,
-                                         peak_mb=None if peak is None else peak / 2 ** 20,
-                                         workers=math.ceil(seconds * step_rate)))
+        for fmt, key, height, length in itertools.product(args.formats, args.key_intervals, args.heights,
+                                                          args.lengths):
+            if fmt == 'frames' and key is not None:
+                continue  # every JPEG frame stands alone
+            n = round(length * args.fps)
+            suffix = '' if fmt == 'frames' else f'.{fmt}'
+            print(f'writing {fmt} {height}p {length:g} s ...', file=sys.stderr, flush=True)
+            keyed = f'_key{key:g}s' if key else ''
+            path = write_video(root / f'{fmt}_{height}p_{length:g}s_{args.fps}fps{keyed}{suffix}', height, n,
+                               args.fps, key_interval=key)
+            long = n > 10 * args.fps
+            for train in (True, False):
+                seconds, peak = in_fresh_process(measure_loading, str(path), args.frames, train,
+                                                 min(args.clips, 2) if long else args.clips, not long)
+                rows.append(dict(format=fmt, height=height, length=length, keys=key_frame_interval(path, args.fps),
+                                 sampling='train' if train else 'test',
+                                 clips_per_s=1 / seconds, ms_per_clip=1000 * seconds,
+                                 peak_mb=None if peak is None else peak / 2 ** 20,
+                                 workers=math.ceil(seconds * step_rate)))
         loaders = loader_rows(args, root, step_rate)
     emit(render(rows, loaders, args, step_rate, device), args.output)
 
@@ -303,12 +333,13 @@ def render(rows, loaders, args, step_rate, device) -> str:
              f'{datetime.now(timezone.utc):%Y-%m-%d}. {args.frames} frames per clip. {pace}']
     if rows:
         lines += ['', f'One worker, one video per row, 16:9 at {args.fps} frames/s:', '',
-                  '| format | height | length | sampling | clips/s per worker | ms per clip | peak MB per worker | '
-                  'workers to feed one training process |',
-                  '|---|---:|---:|---|---:|---:|---:|---:|']
+                  '| format | height | length | key frames every | sampling | clips/s per worker | ms per clip | '
+                  'peak MB per worker | workers to feed one training process |',
+                  '|---|---:|---:|---:|---|---:|---:|---:|---:|']
         for r in rows:
             peak = 'n/a' if r['peak_mb'] is None else f"{r['peak_mb']:.0f}"
-            lines.append(f"| {r['format']} | {r['height']}p | {r['length']:g} s | {r['sampling']} | "
+            keys = 'frame' if r['keys'] is None else f"{r['keys']:.1f} s"
+            lines.append(f"| {r['format']} | {r['height']}p | {r['length']:g} s | {keys} | {r['sampling']} | "
                          f"{r['clips_per_s']:.2f} | {r['ms_per_clip']:.0f} | {peak} | {r['workers']} |")
     if loaders:
         predict = f'predict clips/s ({args.predict_model}, batch {args.batch})' if args.predict_model else None

@@ -20,6 +20,16 @@ def test_loader_measures_both_samplings_the_peak_and_predict(tmp_path):
     assert f"{result['predict'] / result['test']:.2f}" in text
 
 
+@pytest.mark.parametrize('suffix', ['.mp4', '.webm'])
+def test_video_files_have_the_key_frames_asked_for(suffix, tmp_path):
+    assert dataload.parse_args(['--key-intervals', 'encoder,0.5']).key_intervals == [None, 0.5]
+    dense = dataload.write_video(tmp_path / f'dense{suffix}', 32, 40, 10, key_interval=0.5)
+    assert dataload.key_frame_interval(dense, 10) == 0.5
+    default = dataload.write_video(tmp_path / f'default{suffix}', 32, 40, 10)
+    assert dataload.key_frame_interval(default, 10) == 4.0  # both encoders' defaults exceed 40 frames
+    assert dataload.key_frame_interval(dataload.write_video(tmp_path / 'frames', 32, 4, 10), 10) is None
+
+
 def test_without_a_predict_model_the_column_is_left_out(tmp_path):
     path = str(dataload.write_video(tmp_path / 'frames', 32, 6, 8))
     result = dataload.measure_loader([path], frames=2, clips=2, workers=1, batch=2, predict_model='')
@@ -35,6 +45,8 @@ def test_without_a_predict_model_the_column_is_left_out(tmp_path):
     (['--loader-workers', 'two'], '--loader-workers is comma-separated worker counts'),
     (['--profiles', 'kinetics'], '--profiles takes names from sthv1-jpeg-100p'),
     (['--step-rate', '0'], '--step-rate must be a positive clips/s'),
+    (['--key-intervals', 'encoder,0'], "--key-intervals takes 'encoder' or positive seconds"),
+    (['--key-intervals', 'often'], "--key-intervals takes 'encoder' or positive seconds"),
 ])
 def test_bad_arguments_name_the_option(argv, message, capsys):
     with pytest.raises(SystemExit):
