@@ -217,7 +217,7 @@ def _classify(gr, model: VideoResNet, path: Optional[str], window, stride):
         raise gr.Error(f'{name} is too short: it has {reader.num_frames} frames, and the model samples '
                        f'{model.num_frames} per clip.')
     try:
-        top = predict_video(model, reader, topk=5)  # the reader: a file without a frame count is counted once
+        top = predict_video(model, reader, topk=5)  # the reader: the file's packets are read once
         timeline = predict_timeline(model, reader, window, stride, progress=True)
     except (VideoReadError, ValueError) as e:
         raise gr.Error(f'{name}: {str(e).replace(str(path), name)}') from None

@@ -306,7 +306,7 @@ class VideoFile:
 def open_video(path, fps: Optional[float] = None):
     """A FrameFolder (with frame rate ``fps`` for timestamps) for a directory, a VideoFile otherwise.
     A reader that ``open_video`` returned is returned as it is, so that the functions taking a video
-    can be given one already open (a file without a frame count is demuxed once, to count them)."""
+    can be given one already open (opening a file reads all its packets)."""
     if isinstance(path, (FrameFolder, VideoFile)):
         if fps is not None:
             raise ValueError(f'fps is given when a frame folder is opened, not with the reader of {path.path}')

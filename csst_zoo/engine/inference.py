@@ -26,10 +26,9 @@ def view_logits(model, clips: torch.Tensor, memory_format: torch.memory_format =
 @torch.no_grad()
 def predict_video(model, path, clips: int = 1, crops: int = 1, topk: int = 5) -> List[Tuple[str, float]]:
     """The ``topk`` (class name, probability) of the video at ``path`` (file, frame folder, or a
-    reader from ``open_video``):
-    ``clips`` x ``crops`` views sampled and transformed as in evaluation, their logits averaged
-    (``view_logits``), then the softmax.
-    Class names are ``class_names(model)``."""
+    reader from ``open_video``): ``clips`` x ``crops`` views sampled and transformed as in
+    evaluation, their logits averaged (``view_logits``), then the softmax. Class names are
+    ``class_names(model)``."""
     model.eval()
     cfg = model.pretrained_cfg
     dataset = VideoDataset([(path, 0)], cfg['input_size'][1], eval_transform(cfg, crops), train=False, clips=clips)

@@ -197,8 +197,8 @@ def predict_timeline(
         progress: bool = False,
 ) -> Timeline:
     """Classify ``video`` (a file, a frame folder with its frame rate ``fps``, or a reader from
-    ``open_video``) in windows of
-    length ``window`` every ``stride`` (seconds, or frames as ``'16f'``; see :func:`window_bounds`).
+    ``open_video``) in windows of length ``window`` every ``stride`` (seconds, or frames as
+    ``'16f'``; see :func:`window_bounds`).
 
     Each window is sampled as in evaluation (the centre frame of each of the model's T segments,
     centre crop). The file is decoded once, front to back; a decoded frame is kept, resized and
