@@ -192,7 +192,8 @@ def _compiled(prepare):
         # static shapes: the models of a run share code objects (nn.Module.__call__, the runtime's
         # own wrapper), and dynamo would compile every model after the first, whose input shape
         # differs (an anchor's frames, a clip), for dynamic shapes: slower code than one model
-        # compiled alone gets
+        # compiled alone gets. Each model is one more compilation of those code objects (main
+        # raises dynamo's limit per code object to the number of models)
         return torch.compile(run, fullgraph=True, dynamic=False), x
     return compile_runtime
 
@@ -353,6 +354,9 @@ def main(argv=None):
     names = with_baselines([n.strip() for n in args.models.split(',') if n.strip()], args.anchor)
     # timm's ResNet runs in PyTorch only: the exported runtimes run csst_zoo's verified exports
     runs = [(n, r) for n in names for r in args.runtime if not (n.startswith(ANCHOR) and RUNTIMES[r].inference_only)]
+    # every compiled model compiles the code objects the models share once more: dynamo's default
+    # limit per code object (8) stops a run of more models
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, len(names))
     peak = args.peak or measure_peak(args.device)  # first, on an idle machine
     with tempfile.TemporaryDirectory(prefix='csst-speed-') as args.workdir:  # exported files
         latency, per_process = timed(runs, args)
