@@ -2,6 +2,7 @@
 import multiprocessing
 import os
 import platform
+import shlex
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,8 +79,9 @@ def device_name(device: str) -> str:
 
 
 def command_line() -> str:
-    """How this benchmark was run, for the header of its table: ``python benchmarks/NAME.py ARGS``."""
-    return f'python benchmarks/{Path(sys.argv[0]).name}' + ''.join(f' {a}' for a in sys.argv[1:])
+    """How this benchmark was run, for the header of its table: ``python benchmarks/NAME.py ARGS``,
+    quoted as a shell needs them (an empty argument, a glob)."""
+    return shlex.join(['python', f'benchmarks/{Path(sys.argv[0]).name}', *sys.argv[1:]])
 
 
 def emit(text: str, output=None) -> None:

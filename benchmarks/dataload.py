@@ -229,12 +229,15 @@ def _peak_collate(items):
 def measure_loader(paths, frames: int, clips: int, workers: int, batch: int, predict_model: str):
     """Clips/s of a DataLoader with ``workers`` workers over ``clips`` samples of ``paths`` (train,
     then test sampling), the largest peak of a worker above its start, and, with ``predict_model``,
-    the clips/s of engine.predict_videos over the same samples with the same workers and batch."""
+    the clips/s of engine.predict_videos over the same samples with the same workers and batch, the
+    model on the GPU when there is one (as ``csst-zoo predict`` puts it)."""
     import csst_zoo
     from csst_zoo.data import VideoDataset, eval_transform, train_transform
     from csst_zoo.engine import predict_videos
     samples = [(paths[k % len(paths)], 0) for k in range(clips)]
     model = csst_zoo.create_model(predict_model or 'c2d_resnet18', num_frames=frames).eval()
+    if torch.cuda.is_available():
+        model.cuda()
     cfg = model.pretrained_cfg
     result = {}
     for sampling, transform in (('train', train_transform(cfg)), ('test', eval_transform(cfg))):

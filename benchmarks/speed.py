@@ -372,8 +372,8 @@ def main(argv=None):
             flops[n], params[n] = flops[c2d_baseline(n)], params[c2d_baseline(n)]
     step_flops = 3 if args.task == 'train' else 1  # backward: two products per forward one
 
-    def mb(value):
-        return None if value is None else value / 2 ** 20
+    def mb(value):  # a CPU pass that held nothing can measure a few pages below its start
+        return None if value is None else max(value, 0) / 2 ** 20
 
     def ratio_to(base, n, r):
         return latency[n, r] / latency[base, r] if (base, r) in latency else None
