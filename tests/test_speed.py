@@ -94,14 +94,16 @@ def test_train_loop_sets_the_command_beside_the_step():
     assert 0 <= row['data_wait'] < 1 and out['meta']['steps'] == 2
 
 
-def test_a_compiled_run_compiles_every_model(monkeypatch, capsys):
+def test_a_compiled_run_compiles_every_model(capsys):
     """Each model compiles the code objects the models share once more: dynamo's limit per code
     object (8 by default; 1 here, so that two models show it) must not stop a run of many models."""
     from conftest import load_benchmark
     bench = load_benchmark('speed')
-    monkeypatch.setattr(torch._dynamo.config, 'recompile_limit', 1)
-    bench.main(['--models', 'c2d_resnet18', '--runtime', 'compile_bf16', '--frames', '2', '--size', '32',
-                '--rounds', '1', '--warmup', '0', '--threads', '2', '--no-memory', '--format', 'json'])
+    # torch's own patch, which restores what main sets too (pytest's monkeypatch deletes a config entry)
+    with torch._dynamo.config.patch(recompile_limit=1), torch._inductor.config.patch(freezing=False):
+        bench.main(['--models', 'c2d_resnet18', '--runtime', 'compile_bf16', '--frames', '2', '--size', '32',
+                    '--rounds', '1', '--warmup', '0', '--threads', '2', '--no-memory', '--format', 'json'])
+    assert torch._dynamo.config.recompile_limit == 8
     rows = json.loads(capsys.readouterr().out)['rows']
     assert {row['model'] for row in rows} == {'timm:resnet18', 'c2d_resnet18'}
     assert all(row['latency_ms'] > 0 for row in rows)
