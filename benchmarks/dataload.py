@@ -20,10 +20,12 @@ of --model (forward + backward + SGD step at --batch, all threads), rounded up.
 A second table measures a real DataLoader with N workers (--loader-workers) on collections shaped
 like the data sets people train on (Something-Something V1 JPEG folders at 100p, V2 WebM at
 240p and 2-6 s, Kinetics-like 10 s H.264 MP4 with B-frames at 340p and 720p, and 60 s 720p MP4):
-aggregate clips/s with train sampling and with test sampling, the peak memory of a worker, the
-workers needed to keep up with the training step (--step-rate, e.g. from benchmarks/speed.py on a
-GPU, or the CPU step measured here), and `csst-zoo predict`'s own rate on the same collection with
-the same workers (engine.predict_videos with --predict-model), beside the test loader's.
+aggregate clips/s with train sampling and with test sampling (and for JPEG folders, decoded on
+the GPU as `csst-zoo train --decode-on-device` does, on the CPU without one), the peak memory of
+a worker, the workers needed to keep up with the training step (--step-rate, e.g. from
+benchmarks/speed.py on a GPU, or the CPU step measured here), and `csst-zoo predict`'s own rate
+on the same collection with the same workers (engine.predict_videos with --predict-model),
+beside the test loader's.
 """
 import argparse
 import itertools
@@ -230,9 +232,12 @@ def measure_loader(paths, frames: int, clips: int, workers: int, batch: int, pre
     """Clips/s of a DataLoader with ``workers`` workers over ``clips`` samples of ``paths`` (train,
     then test sampling), the largest peak of a worker above its start, and, with ``predict_model``,
     the clips/s of engine.predict_videos over the same samples with the same workers and batch, the
-    model on the GPU when there is one (as ``csst-zoo predict`` puts it)."""
+    model on the GPU when there is one (as ``csst-zoo predict`` puts it). For JPEG frame folders,
+    also the train clips/s of ``--decode-on-device``: the workers read the sampled frames' files,
+    and the main process decodes each batch's JPEGs in one call on the GPU (nvjpeg), or on the CPU
+    without one, then crops and flips there."""
     import csst_zoo
-    from csst_zoo.data import VideoDataset, eval_transform, train_transform
+    from csst_zoo.data import VideoDataset, collate_clips, decode_clips, eval_transform, train_transform
     from csst_zoo.engine import predict_videos
     samples = [(paths[k % len(paths)], 0) for k in range(clips)]
     model = csst_zoo.create_model(predict_model or 'c2d_resnet18', num_frames=frames).eval()
@@ -249,6 +254,18 @@ def measure_loader(paths, frames: int, clips: int, workers: int, batch: int, pre
             peak = max(peak, batch_peak)
         result[sampling] = clips / (time.perf_counter() - start)
         result['peak'] = max(result.get('peak', 0), peak)
+    if all(Path(p).is_dir() for p in paths):
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+        transform = train_transform(cfg)
+        loader = torch.utils.data.DataLoader(
+            VideoDataset(samples, frames, transform, train=True, defer_decoding=True), batch_size=batch,
+            num_workers=workers, prefetch_factor=4, collate_fn=collate_clips)
+        start = time.perf_counter()
+        for encoded, labels in loader:
+            decode_clips(encoded, labels, transform, device)
+        if device == 'cuda':
+            torch.cuda.synchronize()
+        result['on_device'], result['device'] = clips / (time.perf_counter() - start), device
     if predict_model:
         start = time.perf_counter()
         answered = sum(p.error is None for p in predict_videos(model, [path for path, _ in samples],
@@ -311,8 +328,8 @@ def main(argv=None):
                 continue  # every JPEG frame stands alone
             n = round(length * args.fps)
             suffix = '' if fmt == 'frames' else f'.{fmt}'
-            print(f'writing {fmt} {height}p {length:g} s ...', file=sys.stderr, flush=True)
             keyed = f'_key{key:g}s' if key else ''
+            print(f'writing {fmt} {height}p {length:g} s{keyed.replace("_", " ")} ...', file=sys.stderr, flush=True)
             path = write_video(root / f'{fmt}_{height}p_{length:g}s_{args.fps}fps{keyed}{suffix}', height, n,
                                args.fps, key_interval=key)
             long = n > 10 * args.fps
@@ -346,18 +363,25 @@ def render(rows, loaders, args, step_rate, device) -> str:
                          f"{r['clips_per_s']:.2f} | {r['ms_per_clip']:.0f} | {peak} | {r['workers']} |")
     if loaders:
         predict = f'predict clips/s ({args.predict_model}, batch {args.batch})' if args.predict_model else None
+        on_device = any('on_device' in r for r in loaders)
         lines += ['', f'A DataLoader with N workers over {args.loader_clips} clips of each collection (batch '
                       f'{args.batch}, worker start-up included); workers to feed = the step rate / (train clips/s '
-                      'per worker), rounded up:', '',
+                      'per worker), rounded up' + ('; decoded on the device: `--decode-on-device`, the workers read '
+                                                   "the JPEG files and the main process decodes each batch's frames "
+                                                   'in one call' if on_device else '') + ':', '',
                   '| collection | videos | workers | train clips/s | test clips/s | peak MB per worker | '
+                  + ('train clips/s, decoded on the device | ' if on_device else '')
                   + (f'{predict} | predict / test loader | ' if predict else '') + 'workers to feed |',
-                  '|---|---|---:|---:|---:|---:|' + ('---:|---:|' if predict else '') + '---:|']
+                  '|---|---|---:|---:|---:|---:|' + ('---:|' if on_device else '') + ('---:|---:|' if predict else '')
+                  + '---:|']
         for r in loaders:
             p = r['profile']
             videos = (f"{p.format} {p.height}p, {'-'.join(f'{v:g}' for v in sorted(set(p.lengths)))} s at {p.fps} "
                       'frames/s')
             cells = [p.name, videos, r['workers'], f"{r['train']:.2f}", f"{r['test']:.2f}",
                      f"{r['peak'] / 2 ** 20:.0f}"]
+            if on_device:
+                cells += [f"{r['on_device']:.2f} ({r['device']})" if 'on_device' in r else 'n/a']
             if predict:
                 cells += [f"{r['predict']:.2f}", f"{r['predict'] / r['test']:.2f}"]
             lines.append('| ' + ' | '.join(str(c) for c in cells + [r['needed']]) + ' |')

@@ -192,8 +192,7 @@ def _compiled(prepare):
         # static shapes: the models of a run share code objects (nn.Module.__call__, the runtime's
         # own wrapper), and dynamo would compile every model after the first, whose input shape
         # differs (an anchor's frames, a clip), for dynamic shapes: slower code than one model
-        # compiled alone gets. Each model is one more compilation of those code objects (main
-        # raises dynamo's limit per code object to the number of models)
+        # compiled alone gets
         return torch.compile(run, fullgraph=True, dynamic=False), x
     return compile_runtime
 

@@ -10,13 +10,13 @@ dataload = load_benchmark('dataload')
 def test_loader_measures_both_samplings_the_peak_and_predict(tmp_path):
     paths = [str(dataload.write_video(tmp_path / f'v{seed}.mp4', 32, 12, 8, seed)) for seed in range(2)]
     result = dataload.measure_loader(paths, frames=2, clips=5, workers=2, batch=2, predict_model='c2d_resnet18')
-    assert set(result) == {'train', 'test', 'peak', 'predict'}
+    assert set(result) == {'train', 'test', 'peak', 'predict'}  # decoding on the device is for JPEG folders
     assert all(result[k] > 0 for k in result)
     args = dataload.parse_args(['--profiles', 'kinetics-mp4-340p', '--loader-workers', '2', '--formats', ''])
     row = dict(profile=dataload.PROFILES['kinetics-mp4-340p'], workers=2, needed=3, **result)
     text = dataload.render([], [row], args, step_rate=4.0, device='cpu')
     assert '| kinetics-mp4-340p | mp4 340p, 10 s at 30 frames/s | 2 |' in text
-    assert text.rstrip().endswith('| 3 |') and 'predict / test loader' in text
+    assert text.rstrip().endswith('| 3 |') and 'predict / test loader' in text and 'on the device' not in text
     assert f"{result['predict'] / result['test']:.2f}" in text
 
 
@@ -30,14 +30,16 @@ def test_video_files_have_the_key_frames_asked_for(suffix, tmp_path):
     assert dataload.key_frame_interval(dataload.write_video(tmp_path / 'frames', 32, 4, 10), 10) is None
 
 
-def test_without_a_predict_model_the_column_is_left_out(tmp_path):
+def test_jpeg_folders_are_also_decoded_on_the_device_and_predict_can_be_left_out(tmp_path):
     path = str(dataload.write_video(tmp_path / 'frames', 32, 6, 8))
     result = dataload.measure_loader([path], frames=2, clips=2, workers=1, batch=2, predict_model='')
     assert 'predict' not in result and result['train'] > 0
+    assert result['on_device'] > 0 and result['device'] == 'cpu'  # no GPU here: decode_clips on the CPU
     args = dataload.parse_args(['--predict-model', '', '--step-rate', '10'])
     row = dict(profile=dataload.PROFILES['sthv1-jpeg-100p'], workers=1, needed=1, **result)
     text = dataload.render([], [row], args, step_rate=10.0, device='cpu')
     assert 'predict' not in text and 'The training step to feed: 10.00 clips/s (--step-rate)' in text
+    assert '| train clips/s, decoded on the device |' in text and f"| {result['on_device']:.2f} (cpu) |" in text
 
 
 @pytest.mark.parametrize('argv, message', [

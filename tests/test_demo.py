@@ -108,7 +108,7 @@ def test_an_upload_is_opened_once_and_answered_as_predict_does(two_scene_model, 
         init(self, path)
     monkeypatch.setattr(VideoFile, '__init__', counted)
     top, svg = demo._classify(gr, two_scene_model, str(two_scene_video), '2s', '1s')
-    assert len(opened) == 1  # a file without a frame count is demuxed once to count them
+    assert len(opened) == 1  # opening reads every packet of the file: once
     assert list(top.items()) == predict_video(two_scene_model, two_scene_video, topk=5)
     assert svg == demo.timeline_svg(predict_timeline(two_scene_model, two_scene_video, '2s', '1s'))
 
