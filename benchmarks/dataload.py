@@ -332,11 +332,11 @@ def main(argv=None):
             print(f'writing {fmt} {height}p {length:g} s{keyed.replace("_", " ")} ...', file=sys.stderr, flush=True)
             path = write_video(root / f'{fmt}_{height}p_{length:g}s_{args.fps}fps{keyed}{suffix}', height, n,
                                args.fps, key_interval=key)
-            long = n > 10 * args.fps
+            long, keys = n > 10 * args.fps, key_frame_interval(path, args.fps)
             for train in (True, False):
                 seconds, peak = in_fresh_process(measure_loading, str(path), args.frames, train,
                                                  min(args.clips, 2) if long else args.clips, not long)
-                rows.append(dict(format=fmt, height=height, length=length, keys=key_frame_interval(path, args.fps),
+                rows.append(dict(format=fmt, height=height, length=length, keys=keys,
                                  sampling='train' if train else 'test',
                                  clips_per_s=1 / seconds, ms_per_clip=1000 * seconds,
                                  peak_mb=None if peak is None else peak / 2 ** 20,
