@@ -238,11 +238,10 @@ def measure_loader(paths, frames: int, clips: int, workers: int, batch: int, pre
     without one, then crops and flips there."""
     import csst_zoo
     from csst_zoo.data import VideoDataset, collate_clips, decode_clips, eval_transform, train_transform
-    from csst_zoo.engine import predict_videos
+    from csst_zoo.engine import inference_device, predict_videos
     samples = [(paths[k % len(paths)], 0) for k in range(clips)]
-    model = csst_zoo.create_model(predict_model or 'c2d_resnet18', num_frames=frames).eval()
-    if torch.cuda.is_available():
-        model.cuda()
+    model = csst_zoo.create_model(predict_model or 'c2d_resnet18', num_frames=frames)
+    model.eval().to(inference_device())
     cfg = model.pretrained_cfg
     result = {}
     for sampling, transform in (('train', train_transform(cfg)), ('test', eval_transform(cfg))):
@@ -255,7 +254,7 @@ def measure_loader(paths, frames: int, clips: int, workers: int, batch: int, pre
         result[sampling] = clips / (time.perf_counter() - start)
         result['peak'] = max(result.get('peak', 0), peak)
     if all(Path(p).is_dir() for p in paths):
-        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+        device = inference_device().type
         transform = train_transform(cfg)
         loader = torch.utils.data.DataLoader(
             VideoDataset(samples, frames, transform, train=True, defer_decoding=True), batch_size=batch,

@@ -6,8 +6,6 @@ import json
 import os
 import sys
 
-import torch
-
 from timm.utils import ParseKwargs
 
 from ._io import write_atomic
@@ -102,7 +100,7 @@ def train_command(args) -> None:
 
 def eval_command(args) -> None:
     from .data import VideoDataset, eval_transform, read_dataset
-    from .engine import evaluate
+    from .engine import evaluate, inference_device
     model = build_model(args)
     samples, names = read_dataset(args.dataset, args.data_root, args.split)
     if len(names) != model.num_classes:
@@ -111,8 +109,7 @@ def eval_command(args) -> None:
     clips, crops = args.views
     cfg = model.pretrained_cfg
     dataset = VideoDataset(samples, cfg['input_size'][1], eval_transform(cfg, crops), train=False, clips=clips)
-    if torch.cuda.is_available():
-        model.cuda()
+    model.to(inference_device())
     metrics = evaluate(model, dataset, len(names), args.batch_size, args.workers, progress=not args.no_progress)
     metrics['per_class_top1'] = dict(zip(names, metrics['per_class_top1']))
     metrics['views'] = f'{clips}x{crops}'
@@ -136,7 +133,7 @@ def _return_freed_memory() -> None:
 
 
 def predict_command(args) -> None:
-    from .engine import predict_timeline, predict_video
+    from .engine import inference_device, predict_timeline, predict_video
     from .engine.collection import is_collection
     from .engine.timeline import check_outputs
     collection = is_collection(args.video)
@@ -158,9 +155,7 @@ def predict_command(args) -> None:
     _return_freed_memory()
     if args.window is None and (collection or args.output):
         return _predict_collection(args)
-    model = build_model(args)
-    if torch.cuda.is_available():
-        model.cuda()
+    model = build_model(args).to(inference_device())
     if args.window is None:
         clips, crops = args.views
         for name, p in predict_video(model, args.video, clips, crops, args.topk):
@@ -184,6 +179,7 @@ def _predict_collection(args) -> None:
     import time
     from tqdm import tqdm
     from ._checks import check_positive_int
+    from .engine import inference_device
     from .engine.collection import PredictionWriter, check_output, list_videos, model_id, predict_videos
     check_positive_int('topk', args.topk)
     if args.batch_size is not None:
@@ -193,9 +189,7 @@ def _predict_collection(args) -> None:
     if args.output:
         check_output(args.output)
     videos = list_videos(args.video)
-    model = build_model(args)
-    if torch.cuda.is_available():
-        model.cuda()
+    model = build_model(args).to(inference_device())
     writer = PredictionWriter(args.output, model_id(model), min(args.topk, model.num_classes),
                               resume=args.resume) if args.output else None
     todo = writer.wanted(videos) if writer else videos

@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import List, Optional, Union
 
 import numpy as np
-import torch
 
 from ._io import staged_files
-from .engine import Timeline, class_names, predict_timeline, predict_video
+from .engine import Timeline, class_names, inference_device, predict_timeline, predict_video
 from .engine.timeline import parse_span
 from .models import VideoResNet, create_model
 
@@ -245,9 +244,7 @@ def build_app(model: Union[str, VideoResNet], checkpoint: Optional[str] = None, 
     else:
         raise TypeError(f"model must be a model name ('csst_resnet50', 'hf-hub:ORG/REPO', 'local-dir:PATH') or a "
                         f'csst-zoo VideoResNet, got {type(model).__name__}')
-    if torch.cuda.is_available():
-        model.cuda()
-    model.eval()
+    model.to(inference_device()).eval()
     examples = write_examples(examples_dir or tempfile.mkdtemp(prefix='csst-zoo-demo-'))
 
     def classify(path, progress=gr.Progress(track_tqdm=True)):  # the timeline's tqdm bar, shown on the page

@@ -5,13 +5,18 @@ import torch
 
 from ..data import VideoDataset, eval_transform
 
-__all__ = ['class_names', 'predict_video', 'view_logits']
+__all__ = ['class_names', 'inference_device', 'predict_video', 'view_logits']
 
 
 def class_names(model) -> List[str]:
     """The names of ``model``'s classes: the checkpoint's ``label_names`` where it has them, else
     each class's index as text."""
     return list(model.pretrained_cfg.get('label_names') or map(str, range(model.num_classes)))
+
+
+def inference_device() -> torch.device:
+    """Where predict, eval and the demo run a model: the GPU when there is one, else the CPU."""
+    return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 
 def view_logits(model, clips: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format):
