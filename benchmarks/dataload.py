@@ -9,7 +9,7 @@ For every format (JPEG frame folders as Something-Something V1 / Jester store th
 V2 does, MP4/H.264 as cameras and phones do), height (240p, 480p, 720p, 16:9), length (3 s
 and 60 s at --fps) and key-frame interval of the video files (--key-intervals: the encoders'
 defaults, and one a second as cameras and streaming encoders write) a video is written (a
-panning, textured scene) and loaded through
+scene as hard to compress as camera footage: see scene()) and loaded through
 csst_zoo.data.VideoDataset with train sampling (random frame per segment, multi-scale crop,
 flip) and test sampling (centre frames, resize + centre crop), each in a fresh process that
 works like a DataLoader worker: torch (and so the decoder) on one thread. Peak memory is the
@@ -38,7 +38,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple, Optional, Tuple
 
-import numpy as np
 import torch
 
 from _measure import (
@@ -128,17 +127,55 @@ def parse_args(argv=None):
     return args
 
 
+def _texture(g: torch.Generator, height: int, width: int, cells: int) -> torch.Tensor:
+    """(1, 3, H, W) smooth random colours, ``cells`` features from top to bottom whatever the size,
+    toned down towards grey as camera footage is (codecs spend most bits on brightness)."""
+    cell = max(1, height // cells)
+    coarse = torch.rand(1, 3, height // cell + 2, width // cell + 2, generator=g)
+    colour = torch.nn.functional.interpolate(coarse, size=(height, width), mode='bicubic', align_corners=False)
+    return 255 * (0.6 * colour.mean(1, keepdim=True) + 0.4 * colour)
+
+
 def scene(height: int, num_frames: int, seed: int = 0):
-    """Frames (n, H, W, 3) uint8 of a camera panning 2 px per frame over a smooth, textured scene."""
+    """Frames (n, H, W, 3) uint8 that codecs find about as hard as camera footage.
+
+    A camera wanders, zooms and rolls slightly over a textured background (sub-pixel motion); a
+    layer of textured objects moves on its own path across it (occlusion, parallax); the lower third
+    shows a texture that changes from frame to frame (water, leaves); the light drifts. A static
+    texture panned by whole pixels would be predicted exactly from the frame before, so its non-key
+    frames would cost almost nothing to store and decode, and long key-frame intervals would look
+    cheap."""
+    fn = torch.nn.functional
     width = height * 16 // 9 // 2 * 2
     g = torch.Generator().manual_seed(seed)
-    canvas_width = width + 2 * num_frames
-    coarse = torch.rand(1, 3, height // 16 + 1, canvas_width // 16 + 1, generator=g) * 255
-    canvas = torch.nn.functional.interpolate(coarse, size=(height, canvas_width), mode='bicubic')[0]
-    canvas = canvas + torch.randn(3, height, canvas_width, generator=g) * 12  # fine detail, as a camera sees
-    canvas = canvas.clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    # the camera sees half of each side of the canvas, so at rest it maps a canvas pixel to a frame pixel
+    canvas = (2 * height, 2 * width)
+    background = 0.7 * _texture(g, *canvas, 90) + 0.3 * _texture(g, *canvas, 360)
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, canvas[0]), torch.linspace(-1, 1, canvas[1]), indexing='ij')
+    alpha = torch.zeros(canvas)
+    for cy, cx, radius in (torch.rand(8, 3, generator=g) * torch.tensor([2.0, 2.0, 0.25]) - torch.tensor(
+            [1.0, 1.0, -0.08])).tolist():  # eight discs with soft edges
+        inside = 1 - ((ys - cy) ** 2 + ((xs - cx) * canvas[1] / canvas[0]) ** 2) / radius ** 2
+        alpha = torch.maximum(alpha, (8 * inside).clamp(0, 1))
+    objects = torch.cat([_texture(g, *canvas, 180), alpha[None, None]], 1)
+    water = [_texture(g, height, width, 120) for _ in range(2)]
+    band = slice(height * 2 // 3, height)
+    phase = (2 * math.pi * torch.rand(6, generator=g)).tolist()
     for i in range(num_frames):
-        yield np.ascontiguousarray(canvas[:, 2 * i:2 * i + width])
+        t = i / 30
+        scale = 0.5 * (1 + 0.03 * math.sin(0.7 * t + phase[0]))
+        roll = 0.01 * math.sin(0.5 * t + phase[1])
+        theta = torch.tensor([[[scale * math.cos(roll), -scale * math.sin(roll), 0.3 * math.sin(0.23 * t + phase[2])],
+                               [scale * math.sin(roll), scale * math.cos(roll), 0.2 * math.sin(0.31 * t + phase[3])]]])
+        grid = fn.affine_grid(theta, [1, 3, height, width], align_corners=False)
+        frame = fn.grid_sample(background, grid, align_corners=False)
+        shift = torch.tensor([0.6 * math.sin(0.9 * t + phase[4]), 0.3 * math.cos(0.6 * t + phase[5])])
+        layer = fn.grid_sample(objects, grid + shift, align_corners=False)
+        frame = torch.lerp(frame, layer[:, :3], layer[:, 3:])
+        mix = 0.5 + 0.5 * math.sin(2 * t)
+        frame[:, :, band] = 0.5 * frame[:, :, band] + 0.5 * torch.lerp(water[1], water[0], mix)[:, :, band]
+        frame = frame * (1 + 0.08 * math.sin(0.4 * t))
+        yield frame[0].clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
 def write_video(path: Path, height: int, num_frames: int, fps: int, seed: int = 0,
@@ -332,10 +369,11 @@ def main(argv=None):
             path = write_video(root / f'{fmt}_{height}p_{length:g}s_{args.fps}fps{keyed}{suffix}', height, n,
                                args.fps, key_interval=key)
             long, keys = n > 10 * args.fps, key_frame_interval(path, args.fps)
+            size = sum(f.stat().st_size for f in path.iterdir()) if path.is_dir() else path.stat().st_size
             for train in (True, False):
                 seconds, peak = in_fresh_process(measure_loading, str(path), args.frames, train,
                                                  min(args.clips, 2) if long else args.clips, not long)
-                rows.append(dict(format=fmt, height=height, length=length, keys=keys,
+                rows.append(dict(format=fmt, height=height, length=length, keys=keys, mbit_per_s=8e-6 * size / length,
                                  sampling='train' if train else 'test',
                                  clips_per_s=1 / seconds, ms_per_clip=1000 * seconds,
                                  peak_mb=None if peak is None else peak / 2 ** 20,
@@ -352,13 +390,14 @@ def render(rows, loaders, args, step_rate, device) -> str:
              f'{datetime.now(timezone.utc):%Y-%m-%d}. {args.frames} frames per clip. {pace}']
     if rows:
         lines += ['', f'One worker, one video per row, 16:9 at {args.fps} frames/s:', '',
-                  '| format | height | length | key frames every | sampling | clips/s per worker | ms per clip | '
-                  'peak MB per worker | workers to feed one training process |',
-                  '|---|---:|---:|---:|---|---:|---:|---:|---:|']
+                  '| format | height | length | key frames every | Mbit/s | sampling | clips/s per worker | '
+                  'ms per clip | peak MB per worker | workers to feed one training process |',
+                  '|---|---:|---:|---:|---:|---|---:|---:|---:|---:|']
         for r in rows:
             peak = 'n/a' if r['peak_mb'] is None else f"{r['peak_mb']:.0f}"
             keys = 'frame' if r['keys'] is None else f"{r['keys']:.1f} s"
-            lines.append(f"| {r['format']} | {r['height']}p | {r['length']:g} s | {keys} | {r['sampling']} | "
+            lines.append(f"| {r['format']} | {r['height']}p | {r['length']:g} s | {keys} | {r['mbit_per_s']:.2f} | "
+                         f"{r['sampling']} | "
                          f"{r['clips_per_s']:.2f} | {r['ms_per_clip']:.0f} | {peak} | {r['workers']} |")
     if loaders:
         predict = f'predict clips/s ({args.predict_model}, batch {args.batch})' if args.predict_model else None

@@ -30,6 +30,23 @@ def test_video_files_have_the_key_frames_asked_for(suffix, tmp_path):
     assert dataload.key_frame_interval(dataload.write_video(tmp_path / 'frames', 32, 4, 10), 10) is None
 
 
+def test_scene_is_not_predicted_for_free_from_the_frame_before(tmp_path):
+    """x264's non-key frames of the scene cost a real share of its key frame, as camera footage's do
+    (those of a static texture panned by whole pixels cost about 2% of it), and the one-worker table
+    gives each file's bit rate."""
+    import av
+    path = dataload.write_video(tmp_path / 'scene.mp4', 64, 30, 30)
+    with av.open(str(path)) as container:
+        sizes = [(p.is_keyframe, p.size) for p in container.demux(video=0) if p.size]
+    key, other = [s for k, s in sizes if k], [s for k, s in sizes if not k]
+    assert len(key) == 1 and sum(other) / len(other) > 0.06 * key[0]
+    args = dataload.parse_args(['--profiles', ''])
+    row = dict(format='mp4', height=64, length=1.0, keys=1.0, mbit_per_s=8e-6 * path.stat().st_size,
+               sampling='train', clips_per_s=10.0, ms_per_clip=100.0, peak_mb=3.0, workers=1)
+    text = dataload.render([row], [], args, step_rate=4.0, device='cpu')
+    assert f"| mp4 | 64p | 1 s | 1.0 s | {row['mbit_per_s']:.2f} | train | 10.00 | 100 | 3 | 1 |" in text
+
+
 def test_jpeg_folders_are_also_decoded_on_the_device_and_predict_can_be_left_out(tmp_path):
     path = str(dataload.write_video(tmp_path / 'frames', 32, 6, 8))
     result = dataload.measure_loader([path], frames=2, clips=2, workers=1, batch=2, predict_model='')
