@@ -3,7 +3,7 @@
     python benchmarks/predict_memory.py                       # 60 s and 10 min, 1280x720 H.264
     python benchmarks/predict_memory.py --lengths 60 --output results/predict_memory.md
 
-Writes 1280x720 H.264 videos (30 frames/s, the panning scene of dataload.py) of each length and
+Writes 1280x720 H.264 videos (30 frames/s, the scene of dataload.py) of each length and
 runs the command in a fresh process on each: once as one answer per video (TSN sampling, the
 default) and once as a timeline (--window/--stride). The figure is the peak resident set of
 that process (VmHWM: the whole command, Python, torch, the model, decoding and the forward
