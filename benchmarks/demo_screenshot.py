@@ -133,7 +133,9 @@ def clear(page, timeout_s: float = 30):
     while not page.locator('#demo-video input[type=file]').count():
         if time.monotonic() > deadline:
             raise TimeoutError('the video box did not return to its upload state')
-        page.locator('#demo-video').get_by_role('button', name='Clear').first.click()
+        # dispatched to the button itself: after an unplayable file the player's icon can lie over
+        # the button for a while on a busy machine, and a pointer click would land on the icon
+        page.locator('#demo-video').get_by_role('button', name='Clear').first.dispatch_event('click')
         page.wait_for_timeout(300)
     page.wait_for_selector('#demo-timeline .tl-segments li', state='detached', timeout=timeout_s * 1000)
 
