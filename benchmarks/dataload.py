@@ -136,8 +136,8 @@ def _texture(g: torch.Generator, height: int, width: int, cells: int) -> torch.T
     return 255 * (0.6 * colour.mean(1, keepdim=True) + 0.4 * colour)
 
 
-def scene(height: int, num_frames: int, seed: int = 0):
-    """Frames (n, H, W, 3) uint8 that codecs find about as hard as camera footage.
+def scene(height: int, num_frames: int, seed: int = 0, fps: float = 30):
+    """Frames (n, H, W, 3) uint8 at ``fps`` frames/s that codecs find about as hard as camera footage.
 
     A camera wanders, zooms and rolls slightly over a textured background (sub-pixel motion); a
     layer of textured objects moves on its own path across it (occlusion, parallax); the lower third
@@ -153,8 +153,8 @@ def scene(height: int, num_frames: int, seed: int = 0):
     background = 0.7 * _texture(g, *canvas, 90) + 0.3 * _texture(g, *canvas, 360)
     ys, xs = torch.meshgrid(torch.linspace(-1, 1, canvas[0]), torch.linspace(-1, 1, canvas[1]), indexing='ij')
     alpha = torch.zeros(canvas)
-    for cy, cx, radius in (torch.rand(8, 3, generator=g) * torch.tensor([2.0, 2.0, 0.25]) - torch.tensor(
-            [1.0, 1.0, -0.08])).tolist():  # eight discs with soft edges
+    for cy, cx, r in torch.rand(8, 3, generator=g).tolist():  # eight discs with soft edges
+        cy, cx, radius = 2 * cy - 1, 2 * cx - 1, 0.08 + 0.25 * r
         inside = 1 - ((ys - cy) ** 2 + ((xs - cx) * canvas[1] / canvas[0]) ** 2) / radius ** 2
         alpha = torch.maximum(alpha, (8 * inside).clamp(0, 1))
     objects = torch.cat([_texture(g, *canvas, 180), alpha[None, None]], 1)
@@ -162,7 +162,7 @@ def scene(height: int, num_frames: int, seed: int = 0):
     band = slice(height * 2 // 3, height)
     phase = (2 * math.pi * torch.rand(6, generator=g)).tolist()
     for i in range(num_frames):
-        t = i / 30
+        t = i / fps  # the scene moves in seconds, so a lower frame rate sees more motion per frame
         scale = 0.5 * (1 + 0.03 * math.sin(0.7 * t + phase[0]))
         roll = 0.01 * math.sin(0.5 * t + phase[1])
         theta = torch.tensor([[[scale * math.cos(roll), -scale * math.sin(roll), 0.3 * math.sin(0.23 * t + phase[2])],
@@ -188,7 +188,7 @@ def write_video(path: Path, height: int, num_frames: int, fps: int, seed: int = 
     if path.suffix == '':
         from torchvision.io import encode_jpeg
         stage.mkdir(parents=True)
-        for i, frame in enumerate(scene(height, num_frames, seed), 1):
+        for i, frame in enumerate(scene(height, num_frames, seed, fps), 1):
             (stage / f'{i:05d}.jpg').write_bytes(encode_jpeg(torch.from_numpy(frame).permute(2, 0, 1),
                                                              quality=90).numpy().tobytes())
     else:
@@ -203,7 +203,7 @@ def write_video(path: Path, height: int, num_frames: int, fps: int, seed: int = 
                 stream.codec_context.gop_size = round(key_interval * fps)
             if codec == 'libvpx':  # its default, 256 kbit/s, is far below what real WebM files use
                 stream.bit_rate = int(0.1 * width * height * fps)
-            for frame in scene(height, num_frames, seed):
+            for frame in scene(height, num_frames, seed, fps):
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
             container.mux(stream.encode())
     stage.rename(path)
@@ -397,8 +397,8 @@ def render(rows, loaders, args, step_rate, device) -> str:
             peak = 'n/a' if r['peak_mb'] is None else f"{r['peak_mb']:.0f}"
             keys = 'frame' if r['keys'] is None else f"{r['keys']:.1f} s"
             lines.append(f"| {r['format']} | {r['height']}p | {r['length']:g} s | {keys} | {r['mbit_per_s']:.2f} | "
-                         f"{r['sampling']} | "
-                         f"{r['clips_per_s']:.2f} | {r['ms_per_clip']:.0f} | {peak} | {r['workers']} |")
+                         f"{r['sampling']} | {r['clips_per_s']:.2f} | {r['ms_per_clip']:.0f} | {peak} | "
+                         f"{r['workers']} |")
     if loaders:
         predict = f'predict clips/s ({args.predict_model}, batch {args.batch})' if args.predict_model else None
         on_device = any('on_device' in r for r in loaders)
