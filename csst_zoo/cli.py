@@ -98,9 +98,25 @@ def train_command(args) -> None:
     sys.stdout.flush()
 
 
+def _inference_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument('--amp', action='store_true',
+                   help='run the model under autocast: bf16 (fp16 on GPUs without it); faster on GPUs and on CPUs '
+                        'that compute in bf16, with probabilities that differ slightly from fp32')
+    p.add_argument('--channels-last', action='store_true',
+                   help='clips and weights in channels_last_3d (faster on GPUs and most CPUs)')
+
+
+def _model_for_inference(model, args):
+    """``model`` on the inference device in the layout of --channels-last, and that layout."""
+    import torch
+    from .engine import inference_device
+    memory_format = torch.channels_last_3d if args.channels_last else torch.contiguous_format
+    return model.to(inference_device(), memory_format=memory_format), memory_format
+
+
 def eval_command(args) -> None:
     from .data import VideoDataset, eval_transform, read_dataset
-    from .engine import evaluate, inference_device
+    from .engine import evaluate
     model = build_model(args)
     samples, names = read_dataset(args.dataset, args.data_root, args.split)
     if len(names) != model.num_classes:
@@ -109,8 +125,9 @@ def eval_command(args) -> None:
     clips, crops = args.views
     cfg = model.pretrained_cfg
     dataset = VideoDataset(samples, cfg['input_size'][1], eval_transform(cfg, crops), train=False, clips=clips)
-    model.to(inference_device())
-    metrics = evaluate(model, dataset, len(names), args.batch_size, args.workers, progress=not args.no_progress)
+    model, memory_format = _model_for_inference(model, args)
+    metrics = evaluate(model, dataset, len(names), args.batch_size, args.workers, amp=args.amp,
+                       progress=not args.no_progress, memory_format=memory_format)
     metrics['per_class_top1'] = dict(zip(names, metrics['per_class_top1']))
     metrics['views'] = f'{clips}x{crops}'
     text = json.dumps(metrics, indent=2) + '\n'
@@ -133,7 +150,7 @@ def _return_freed_memory() -> None:
 
 
 def predict_command(args) -> None:
-    from .engine import inference_device, predict_timeline, predict_video
+    from .engine import predict_timeline, predict_video
     from .engine.collection import is_collection
     from .engine.timeline import check_outputs
     collection = is_collection(args.video)
@@ -155,14 +172,15 @@ def predict_command(args) -> None:
     _return_freed_memory()
     if args.window is None and (collection or args.output):
         return _predict_collection(args)
-    model = build_model(args).to(inference_device())
+    model, memory_format = _model_for_inference(build_model(args), args)
     if args.window is None:
         clips, crops = args.views
-        for name, p in predict_video(model, args.video, clips, crops, args.topk):
+        for name, p in predict_video(model, args.video, clips, crops, args.topk, args.amp, memory_format):
             print(f'{100 * p:6.2f}%  {name}')
         return
     timeline = predict_timeline(model, args.video, args.window, args.stride or args.window, fps=args.fps,
-                                batch_size=args.batch_size or 1, progress=not args.no_progress)
+                                batch_size=args.batch_size or 1, progress=not args.no_progress, amp=args.amp,
+                                memory_format=memory_format)
     if args.output:
         timeline.save(args.output, args.topk)
     if args.plot:
@@ -179,7 +197,6 @@ def _predict_collection(args) -> None:
     import time
     from tqdm import tqdm
     from ._checks import check_positive_int
-    from .engine import inference_device
     from .engine.collection import PredictionWriter, check_output, list_videos, model_id, predict_videos
     check_positive_int('topk', args.topk)
     if args.batch_size is not None:
@@ -189,7 +206,7 @@ def _predict_collection(args) -> None:
     if args.output:
         check_output(args.output)
     videos = list_videos(args.video)
-    model = build_model(args).to(inference_device())
+    model, memory_format = _model_for_inference(build_model(args), args)
     writer = PredictionWriter(args.output, model_id(model), min(args.topk, model.num_classes),
                               resume=args.resume) if args.output else None
     todo = writer.wanted(videos) if writer else videos
@@ -197,7 +214,8 @@ def _predict_collection(args) -> None:
     counts, start = {'predicted': 0, 'failed': 0}, time.perf_counter()
     bar = tqdm(total=len(todo), unit='video', desc='predict', disable=args.no_progress or writer is None)
     try:
-        for p in predict_videos(model, todo, clips, crops, args.topk, args.batch_size or 8, args.workers):
+        for p in predict_videos(model, todo, clips, crops, args.topk, args.batch_size or 8, args.workers, args.amp,
+                                memory_format):
             counts['failed' if p.error else 'predicted'] += 1
             if writer:
                 writer.write(p)
@@ -332,6 +350,7 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument('--views', type=_views, default=(1, 1), help='CLIPSxCROPS: 1x1 (default) or 2x3 (the paper)')
     v.add_argument('--batch-size', type=int, default=8)
     v.add_argument('--workers', type=int, default=4)
+    _inference_arguments(v)
     v.add_argument('--no-progress', action='store_true')
     v.add_argument('-o', '--output', help='write the metrics JSON here (atomically); default: standard output')
     v.set_defaults(run=eval_command)
@@ -356,6 +375,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument('-o', '--output', help='predictions: a .csv or .jsonl file gaining a row per video; a timeline '
                                           '(--window): a .csv or .json file, written atomically')
     r.add_argument('--resume', action='store_true', help='add to an existing -o predictions file the videos it lacks')
+    _inference_arguments(r)
     r.add_argument('--plot', help='draw class probability over time to a .png (needs matplotlib)')
     r.add_argument('--no-progress', action='store_true')
     r.set_defaults(run=predict_command)

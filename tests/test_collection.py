@@ -170,6 +170,39 @@ def test_predict_command_over_a_folder_resumes(saved_model, collection, tmp_path
     assert len(printed) == 9 and printed[0].startswith(str(videos[0])) and printed[0].endswith(tuple(CLASSES))
 
 
+def test_amp_and_channels_last_reach_the_model_and_keep_the_answers(model, saved_model, collection, tmp_path,
+                                                                    capsys):
+    """With amp the model runs under autocast (bf16 on the CPU) and with channels_last_3d its clips
+    come in that layout, in predict_videos, predict_video and the command's three modes; the
+    answers stay those of fp32 within bf16's rounding."""
+    _, videos = collection
+    seen = []
+    hook = model.register_forward_pre_hook(lambda _, args: seen.append(
+        (torch.is_autocast_enabled('cpu'), args[0].is_contiguous(memory_format=torch.channels_last_3d))))
+    try:
+        plain = list(predict_videos(model, videos, batch_size=3, workers=0))
+        assert set(seen) == {(False, False)}
+        seen.clear()
+        model.to(memory_format=torch.channels_last_3d)
+        fast = list(predict_videos(model, videos, batch_size=3, workers=0, amp=True,
+                                   memory_format=torch.channels_last_3d))
+        one = predict_video(model, videos[0], amp=True, memory_format=torch.channels_last_3d)
+        assert set(seen) == {(True, True)}
+    finally:
+        hook.remove()
+        model.to(memory_format=torch.contiguous_format)
+    for a, b in zip(plain, fast):
+        assert dict(a.top) == pytest.approx(dict(b.top), abs=0.02) and a.top != b.top  # bf16 did run
+    assert dict(one) == pytest.approx(dict(fast[0].top), abs=0.02)
+    out = tmp_path / 'fast.csv'
+    assert cli_main(['predict', saved_model, str(videos[0]), '--amp', '--channels-last']) == 0
+    assert cli_main(['predict', saved_model, str(videos[0]), '--window', '4f', '--amp', '--channels-last',
+                     '--no-progress', '-o', str(tmp_path / 'timeline.json')]) == 0
+    assert cli_main(['predict', saved_model, *map(str, videos[:1]), '-o', str(out), '--amp', '--channels-last',
+                     '--workers', '0', '--no-progress']) == 0
+    assert read_rows(out)[0]['label1'] == fast[0].top[0][0]
+
+
 def test_predict_command_refuses_bad_input_before_any_work(saved_model, model, collection, tmp_path, capsys):
     root, videos = collection
     (tmp_path / 'empty').mkdir()

@@ -1,5 +1,6 @@
 """Training, resume, evaluation, prediction and 2-process DDP on a tiny data set the tests write."""
 import csv
+import json
 import math
 import os
 import re
@@ -18,7 +19,8 @@ from conftest import JESTER_CLASSES as NAMES, frames_of, write_frame_folder, wri
 from csst_zoo.cli import main as cli_main
 from csst_zoo.data import SyntheticClips, VideoDataset, eval_transform, read_dataset
 from csst_zoo.engine import TrainConfig, classification_metrics, evaluate, fit, predict_video
-from csst_zoo.engine.train import amp_dtype, training_set
+from csst_zoo.engine.inference import amp_dtype
+from csst_zoo.engine.train import training_set
 
 
 def config(jester, output, **kw):
@@ -234,6 +236,10 @@ def test_predict_and_eval_cli(jester, tmp_path, capsys):
     assert cli_main(['eval', f'local-dir:{tmp_path / "ckpt"}', '--dataset', 'jester', '--data-root', str(jester),
                      '--workers', '0', '--no-progress', '-o', str(out)]) == 0
     assert '"top1": 33.3' in out.read_text() and '"Waving": 100.0' in out.read_text()
+    fast = tmp_path / 'metrics_amp.json'
+    assert cli_main(['eval', f'local-dir:{tmp_path / "ckpt"}', '--dataset', 'jester', '--data-root', str(jester),
+                     '--workers', '0', '--no-progress', '--amp', '--channels-last', '-o', str(fast)]) == 0
+    assert json.loads(fast.read_text())['per_class_top1'] == json.loads(out.read_text())['per_class_top1']
     assert cli_main(['predict', f'local-dir:{tmp_path / "ckpt"}', str(tmp_path / 'none.mp4')]) == 2
     assert 'none.mp4 does not exist' in capsys.readouterr().err
 

@@ -145,13 +145,16 @@ def predict_videos(
         topk: int = 5,
         batch_size: int = 8,
         workers: int = 2,
+        amp: bool = False,
+        memory_format: torch.memory_format = torch.contiguous_format,
 ) -> Iterator[Prediction]:
     """Classify every video of ``videos`` (paths, or a source for :func:`list_videos`), yielding a
     :class:`Prediction` per video in their order as soon as its batch has run.
 
     Each video is sampled and transformed as by :func:`predict_video` (``clips`` x ``crops``
     views, logits averaged) in a ``DataLoader`` with ``workers`` processes, and ``batch_size``
-    videos go through the model at a time, on the model's device. A video that cannot be read
+    videos go through the model at a time, on the model's device (under autocast with ``amp``, the
+    clips in ``memory_format``: put the model in it too). A video that cannot be read
     (corrupt, too short, vanished) gives a Prediction with its ``error`` and the run goes on.
     The arguments are checked when it is called, before any video is read."""
     videos = [str(v) for v in (list_videos(videos) if isinstance(videos, (str, Path)) else videos)]
@@ -162,11 +165,11 @@ def predict_videos(
     cfg = model.pretrained_cfg
     dataset = VideoDataset([(v, 0) for v in videos], cfg['input_size'][1], eval_transform(cfg, crops), train=False,
                            clips=clips) if videos else None
-    return _predictions(model, videos, dataset, topk, batch_size, workers)
+    return _predictions(model, videos, dataset, topk, batch_size, workers, amp, memory_format)
 
 
 @torch.no_grad()
-def _predictions(model, videos, dataset, topk, batch_size, workers) -> Iterator[Prediction]:
+def _predictions(model, videos, dataset, topk, batch_size, workers, amp, memory_format) -> Iterator[Prediction]:
     if not videos:
         return
     model.eval()
@@ -178,7 +181,7 @@ def _predictions(model, videos, dataset, topk, batch_size, workers) -> Iterator[
         share, tops = 0.0, iter(())
         if views is not None:
             start = time.perf_counter()
-            probs = view_logits(model, views.to(device, non_blocking=True)).float().softmax(dim=1)
+            probs = view_logits(model, views.to(device, non_blocking=True), memory_format, amp).float().softmax(dim=1)
             top = probs.topk(min(topk, probs.shape[1]), dim=1)
             tops = zip(top.values.tolist(), top.indices.tolist())
             share = (time.perf_counter() - start) / len(views)

@@ -5,7 +5,7 @@ import torch
 
 from ..data import VideoDataset, eval_transform
 
-__all__ = ['class_names', 'inference_device', 'predict_video', 'view_logits']
+__all__ = ['amp_dtype', 'autocast', 'class_names', 'inference_device', 'predict_video', 'view_logits']
 
 
 def class_names(model) -> List[str]:
@@ -19,27 +19,44 @@ def inference_device() -> torch.device:
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 
-def view_logits(model, clips: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format):
+def amp_dtype(device: torch.device) -> torch.dtype:
+    """The autocast precision: bf16 (fp32's range, no grad scaler needed) wherever the device computes
+    in it, fp16 with a grad scaler on GPUs without bf16."""
+    if device.type == 'cuda' and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
+
+
+def autocast(device: torch.device, enabled: bool):
+    """torch.autocast on ``device`` in ``amp_dtype(device)``, or a no-op when not ``enabled``."""
+    return torch.autocast(device.type, dtype=amp_dtype(device), enabled=bool(enabled))
+
+
+def view_logits(model, clips: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format,
+                amp: bool = False):
     """Logits of videos given as ``(B, V, C, T, H, W)`` clips: the model on all ``V`` views of each
-    (in ``memory_format``), their logits averaged. This is TSN's and TSM's test protocol (class scores
-    averaged over the crops and clips before any softmax), used by evaluation, prediction and the
-    training loop."""
+    (in ``memory_format``, under autocast with ``amp``), their logits averaged. This is TSN's and
+    TSM's test protocol (class scores averaged over the crops and clips before any softmax), used by
+    evaluation, prediction and the training loop."""
     b, v = clips.shape[:2]
-    return model(clips.flatten(0, 1).contiguous(memory_format=memory_format)).view(b, v, -1).mean(dim=1)
+    with autocast(clips.device, amp):
+        logits = model(clips.flatten(0, 1).contiguous(memory_format=memory_format))
+    return logits.view(b, v, -1).mean(dim=1)
 
 
 @torch.no_grad()
-def predict_video(model, path, clips: int = 1, crops: int = 1, topk: int = 5) -> List[Tuple[str, float]]:
+def predict_video(model, path, clips: int = 1, crops: int = 1, topk: int = 5, amp: bool = False,
+                  memory_format: torch.memory_format = torch.contiguous_format) -> List[Tuple[str, float]]:
     """The ``topk`` (class name, probability) of the video at ``path`` (file, frame folder, or a
     reader from ``open_video``): ``clips`` x ``crops`` views sampled and transformed as in
-    evaluation, their logits averaged (``view_logits``), then the softmax. Class names are
-    ``class_names(model)``."""
+    evaluation, their logits averaged (``view_logits``, with ``amp`` and ``memory_format``: put the
+    model in that format too), then the softmax. Class names are ``class_names(model)``."""
     model.eval()
     cfg = model.pretrained_cfg
     dataset = VideoDataset([(path, 0)], cfg['input_size'][1], eval_transform(cfg, crops), train=False, clips=clips)
     views = dataset.load(0)
     device = next(model.parameters()).device
-    probs = view_logits(model, views[None].to(device))[0].float().softmax(dim=0)
+    probs = view_logits(model, views[None].to(device), memory_format, amp)[0].float().softmax(dim=0)
     top = probs.topk(min(topk, len(probs)))
     names = class_names(model)
     return [(names[i], p) for p, i in zip(top.values.tolist(), top.indices.tolist())]

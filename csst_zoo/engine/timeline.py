@@ -15,7 +15,7 @@ from tqdm import tqdm
 from .._checks import check_positive_int
 from .._io import staged_files, write_atomic
 from ..data import FrameFolder, VideoFile, eval_transform, open_video, segment_indices
-from .inference import class_names
+from .inference import class_names, view_logits
 
 __all__ = ['Span', 'Timeline', 'parse_span', 'window_bounds', 'predict_timeline', 'check_outputs']
 
@@ -195,6 +195,8 @@ def predict_timeline(
         fps: Optional[float] = None,
         batch_size: int = 1,
         progress: bool = False,
+        amp: bool = False,
+        memory_format: torch.memory_format = torch.contiguous_format,
 ) -> Timeline:
     """Classify ``video`` (a file, a frame folder with its frame rate ``fps``, or a reader from
     ``open_video``) in windows of length ``window`` every ``stride`` (seconds, or frames as
@@ -203,7 +205,8 @@ def predict_timeline(
     Each window is sampled as in evaluation (the centre frame of each of the model's T segments,
     centre crop). The file is decoded once, front to back; a decoded frame is kept, resized and
     cropped, only until the last window that uses it has run, so memory does not grow with the
-    video's length. Windows go through the model ``batch_size`` at a time.
+    video's length. Windows go through the model ``batch_size`` at a time (under autocast with
+    ``amp``, in ``memory_format``: put the model in it too).
     """
     window, stride = parse_span(window, 'window'), parse_span(stride, 'stride')
     check_positive_int('batch_size', batch_size)
@@ -232,7 +235,7 @@ def predict_timeline(
 
     def run(items):
         clips = transform.normalize(torch.stack([clip for _, clip in items]))
-        out = model(clips.to(device)).float().softmax(dim=1).cpu()
+        out = view_logits(model, clips[:, None].to(device), memory_format, amp).float().softmax(dim=1).cpu()
         for (w, _), p in zip(items, out):
             probs[w] = p
         bar.update(len(items))

@@ -33,10 +33,10 @@ from ..data import (
     read_dataset, train_transform)
 from ..hub import save_pretrained
 from ..models import create_model
-from .inference import view_logits
+from .inference import amp_dtype, view_logits
 from .metrics import classification_metrics
 
-__all__ = ['TrainConfig', 'fit', 'evaluate', 'weights_digest', 'amp_dtype', 'EpochSeeded', 'CHECKPOINT_NAME']
+__all__ = ['TrainConfig', 'fit', 'evaluate', 'weights_digest', 'EpochSeeded', 'CHECKPOINT_NAME']
 
 CHECKPOINT_NAME = 'last.pth'
 LOG_NAME = 'log.csv'
@@ -170,18 +170,6 @@ def _on_device(clips, labels, dataset, device: torch.device) -> torch.Tensor:
     return clips.to(device, non_blocking=True)
 
 
-def amp_dtype(device: torch.device) -> torch.dtype:
-    """The autocast precision: bf16 (fp32's range, no grad scaler needed) wherever the device computes
-    in it, fp16 with a grad scaler on GPUs without bf16."""
-    if device.type == 'cuda' and not torch.cuda.is_bf16_supported():
-        return torch.float16
-    return torch.bfloat16
-
-
-def _autocast(device, enabled):
-    return torch.autocast(device.type, dtype=amp_dtype(device), enabled=bool(enabled))
-
-
 @torch.no_grad()
 def evaluate(model, dataset: VideoDataset, num_classes: int, batch_size: int = 8, workers: int = 4,
              ddp: Optional[Distributed] = None, amp: bool = False, progress: bool = True,
@@ -195,8 +183,7 @@ def evaluate(model, dataset: VideoDataset, num_classes: int, batch_size: int = 8
     indices, scores, labels = list(sampler), [], []
     for clips, target in tqdm(loader, desc='eval', disable=not (progress and ddp.main), leave=False):
         clips = _on_device(clips, target, dataset, ddp.device)
-        with _autocast(ddp.device, amp):
-            scores.append(view_logits(model, clips, memory_format).float().cpu())
+        scores.append(view_logits(model, clips, memory_format, amp).float().cpu())
         labels.append(target)
     shard = (indices, torch.cat(scores), torch.cat(labels))
     seen, all_scores, all_labels = set(), [], []
@@ -323,9 +310,8 @@ def fit(cfg: TrainConfig) -> Dict:
             waited += time.perf_counter() - step_end  # the loader's share: the step waited for its batch
             clips = _on_device(clips, target, train_set, ddp.device)
             target = target.to(ddp.device, non_blocking=True)
-            with _autocast(ddp.device, amp):
-                logits = view_logits(net, clips, memory_format)
-                loss = F.cross_entropy(logits.float(), target)
+            logits = view_logits(net, clips, memory_format, amp)
+            loss = F.cross_entropy(logits.float(), target)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
