@@ -110,6 +110,25 @@ def test_amp_takes_bf16_where_the_device_has_it(monkeypatch):
     assert amp_dtype(torch.device('cuda')) == torch.float16  # with a grad scaler (fit)
 
 
+def test_amp_runs_the_training_steps_and_validation_under_autocast(jester, tmp_path, monkeypatch):
+    from csst_zoo.engine import inference, train
+    seen = []
+
+    def watched(model, clips, memory_format=torch.contiguous_format, amp=False):
+        hook = model.register_forward_pre_hook(lambda m, _: seen.append((m.training, torch.is_autocast_enabled('cpu'))))
+        try:
+            return inference.view_logits(model, clips, memory_format, amp)
+        finally:
+            hook.remove()
+
+    monkeypatch.setattr(train, 'view_logits', watched)  # the training step's and evaluate's
+    fit(config(jester, tmp_path / 'amp', epochs=1, warmup_epochs=0, amp=True))
+    assert set(seen) == {(True, True), (False, True)}  # training steps and validation, both in bf16
+    seen.clear()
+    fit(config(jester, tmp_path / 'fp32', epochs=1, warmup_epochs=0, amp=False))
+    assert set(seen) == {(True, False), (False, False)}
+
+
 @pytest.mark.slow
 def test_compiled_training(jester, tmp_path):
     row = fit(config(jester, tmp_path, model='c2d_resnet18', epochs=1, warmup_epochs=0, validate=False,
