@@ -5,7 +5,7 @@ import torch
 
 from ..data import VideoDataset, eval_transform
 
-__all__ = ['amp_dtype', 'autocast', 'class_names', 'inference_device', 'predict_video', 'view_logits']
+__all__ = ['amp_dtype', 'class_names', 'inference_device', 'predict_video', 'view_logits']
 
 
 def class_names(model) -> List[str]:
@@ -27,11 +27,6 @@ def amp_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16
 
 
-def autocast(device: torch.device, enabled: bool):
-    """torch.autocast on ``device`` in ``amp_dtype(device)``, or a no-op when not ``enabled``."""
-    return torch.autocast(device.type, dtype=amp_dtype(device), enabled=bool(enabled))
-
-
 def view_logits(model, clips: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format,
                 amp: bool = False):
     """Logits of videos given as ``(B, V, C, T, H, W)`` clips: the model on all ``V`` views of each
@@ -39,7 +34,7 @@ def view_logits(model, clips: torch.Tensor, memory_format: torch.memory_format =
     TSM's test protocol (class scores averaged over the crops and clips before any softmax), used by
     evaluation, prediction and the training loop."""
     b, v = clips.shape[:2]
-    with autocast(clips.device, amp):
+    with torch.autocast(clips.device.type, dtype=amp_dtype(clips.device), enabled=bool(amp)):
         logits = model(clips.flatten(0, 1).contiguous(memory_format=memory_format))
     return logits.view(b, v, -1).mean(dim=1)
 
