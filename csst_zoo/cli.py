@@ -108,9 +108,8 @@ def _inference_arguments(p: argparse.ArgumentParser) -> None:
 
 def _model_for_inference(model, args):
     """``model`` on the inference device in the layout of --channels-last, and that layout."""
-    import torch
-    from .engine import inference_device
-    memory_format = torch.channels_last_3d if args.channels_last else torch.contiguous_format
+    from .engine import clip_memory_format, inference_device
+    memory_format = clip_memory_format(args.channels_last)
     return model.to(inference_device(), memory_format=memory_format), memory_format
 
 

@@ -5,7 +5,7 @@ import torch
 
 from ..data import VideoDataset, eval_transform
 
-__all__ = ['amp_dtype', 'class_names', 'inference_device', 'predict_video', 'view_logits']
+__all__ = ['amp_dtype', 'class_names', 'clip_memory_format', 'inference_device', 'predict_video', 'view_logits']
 
 
 def class_names(model) -> List[str]:
@@ -25,6 +25,13 @@ def amp_dtype(device: torch.device) -> torch.dtype:
     if device.type == 'cuda' and not torch.cuda.is_bf16_supported():
         return torch.float16
     return torch.bfloat16
+
+
+def clip_memory_format(channels_last: bool) -> torch.memory_format:
+    """The layout of clips, and of the model's weights, with or without channels-last:
+    ``channels_last_3d`` (each frame channels-innermost, the layout cuDNN's and oneDNN's fast
+    kernels read) or contiguous."""
+    return torch.channels_last_3d if channels_last else torch.contiguous_format
 
 
 def view_logits(model, clips: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format,

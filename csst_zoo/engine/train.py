@@ -33,7 +33,7 @@ from ..data import (
     read_dataset, train_transform)
 from ..hub import save_pretrained
 from ..models import create_model
-from .inference import amp_dtype, view_logits
+from .inference import amp_dtype, clip_memory_format, view_logits
 from .metrics import classification_metrics
 
 __all__ = ['TrainConfig', 'fit', 'evaluate', 'weights_digest', 'EpochSeeded', 'CHECKPOINT_NAME']
@@ -257,7 +257,7 @@ def fit(cfg: TrainConfig) -> Dict:
     val_set = VideoDataset(val_samples, cfg.num_frames, eval_transform(model.pretrained_cfg), train=False,
                            defer_decoding=cfg.decode_on_device) if val_samples else None
 
-    memory_format = torch.channels_last_3d if cfg.channels_last else torch.contiguous_format
+    memory_format = clip_memory_format(cfg.channels_last)
     model.to(ddp.device, memory_format=memory_format)
     net = torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[ddp.device.index] if ddp.device.type == 'cuda' else None) if ddp.world_size > 1 else model
