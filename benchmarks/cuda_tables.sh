@@ -50,9 +50,10 @@ stage speed_cuda.md "${speed[@]}" --task infer --runtime bf16 --models "$familie
 stage train_loop_cuda.md python benchmarks/train_loop.py "${loop[@]}"
 stage train_speed_cuda_compiled.md "${speed[@]}" --task train --runtime compile_bf16 --models csst_resnet50
 # the loaders that feed CSST-R50's bf16 training step (from the first table, when it was made) and
-# `csst-zoo predict` on the same collections, its model on the GPU; JPEG frames also decoded by nvjpeg
+# `csst-zoo predict --amp --channels-last` on the same collections, its model on the GPU; JPEG frames
+# also decoded by nvjpeg
 rate=$(awk -F'|' '$2 ~ /^ csst_resnet50 $/ && $3 ~ /^ bf16 $/ {print $7 + 0; exit}' "$dir/train_speed_cuda.md" 2>/dev/null)
-stage dataload_cuda.md python benchmarks/dataload.py --formats '' \
+stage dataload_cuda.md python benchmarks/dataload.py --formats '' --predict-amp --predict-channels-last \
   --profiles sthv1-jpeg-100p,sthv2-webm-240p,kinetics-mp4-340p "${data[@]}" ${rate:+--step-rate "$rate"}
 stage speed_cuda_compiled.md "${speed[@]}" --task infer --runtime compile_bf16 --models "$families"
 exit $failed

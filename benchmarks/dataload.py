@@ -24,8 +24,9 @@ aggregate clips/s with train sampling and with test sampling (and for JPEG folde
 the GPU as `csst-zoo train --decode-on-device` does, on the CPU without one), the peak memory of
 a worker, the workers needed to keep up with the training step (--step-rate, e.g. from
 benchmarks/speed.py on a GPU, or the CPU step measured here), and `csst-zoo predict`'s own rate
-on the same collection with the same workers (engine.predict_videos with --predict-model),
-beside the test loader's.
+on the same collection with the same workers (engine.predict_videos with --predict-model, and
+--predict-amp / --predict-channels-last as predict's --amp / --channels-last), beside the test
+loader's and the model's alone: predict should run at the slower of the two.
 """
 import argparse
 import itertools
@@ -86,7 +87,10 @@ def parse_args(argv=None):
                    help='training clips/s the loader must feed (e.g. from benchmarks/speed.py --device cuda); '
                         "default: --model's CPU step measured here")
     p.add_argument('--predict-model', default='c2d_resnet18',
-                   help="loader table: the model of the predict column ('' for none), batch --batch")
+                   help="loader table: the model of the predict columns ('' for none), batch --batch")
+    p.add_argument('--predict-amp', action='store_true', help='predict columns: as `csst-zoo predict --amp`')
+    p.add_argument('--predict-channels-last', action='store_true',
+                   help='predict columns: as `csst-zoo predict --channels-last`')
     p.add_argument('--workdir', help='keep the generated videos here (reused when present)')
     p.add_argument('-o', '--output', help='also write the markdown table here (atomically)')
     args = p.parse_args(argv)
@@ -265,22 +269,46 @@ def _peak_collate(items):
     return [item for item, _ in items], max(peak for _, peak in items)
 
 
-def measure_loader(paths, frames: int, clips: int, workers: int, batch: int, predict_model: str):
+def model_clips_per_s(model, frames: int, batch: int, rounds: int, amp: bool, memory_format) -> float:
+    """Clips/s of ``model`` alone on ``rounds`` batches of test clips already on its device, after one
+    warm-up batch: what predict would reach if loading cost nothing."""
+    from csst_zoo.engine.inference import view_logits
+    device = next(model.parameters()).device
+    _, _, height, width = model.pretrained_cfg['input_size']
+    clips = torch.randn(batch, 1, 3, frames, height, width, device=device)
+    with torch.no_grad():
+        for step in range(rounds + 1):
+            if step == 1:  # the first batch allocates and picks kernels
+                if device.type == 'cuda':
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+            view_logits(model, clips, memory_format, amp)
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+    return rounds * batch / (time.perf_counter() - start)
+
+
+def measure_loader(paths, frames: int, clips: int, workers: int, batch: int, predict_model: str,
+                   amp: bool = False, channels_last: bool = False):
     """Clips/s of a DataLoader with ``workers`` workers over ``clips`` samples of ``paths`` (train,
     then test sampling), the largest peak of a worker above its start, and, with ``predict_model``,
     the clips/s of engine.predict_videos over the same samples with the same workers and batch, the
-    model on the GPU when there is one (as ``csst-zoo predict`` puts it). For JPEG frame folders,
-    also the train clips/s of ``--decode-on-device``: the workers read the sampled frames' files,
-    and the main process decodes each batch's JPEGs in one call on the GPU (nvjpeg), or on the CPU
-    without one, then crops and flips there."""
+    model on the GPU when there is one (as ``csst-zoo predict`` puts it, with ``amp`` and
+    ``channels_last`` as its flags), and of the model alone on as many clips already in memory. For
+    JPEG frame folders, also the train clips/s of ``--decode-on-device``: the workers read the
+    sampled frames' files, and the main process decodes each batch's JPEGs in one call on the GPU
+    (nvjpeg), or on the CPU without one, then crops and flips there."""
     import csst_zoo
     from csst_zoo.data import VideoDataset, collate_clips, decode_clips, eval_transform, train_transform
-    from csst_zoo.engine import inference_device, predict_videos
+    from csst_zoo.engine import clip_memory_format, inference_device, predict_videos
     samples = [(paths[k % len(paths)], 0) for k in range(clips)]
+    memory_format = clip_memory_format(channels_last)
     model = csst_zoo.create_model(predict_model or 'c2d_resnet18', num_frames=frames)
-    model.eval().to(inference_device())
+    model.eval().to(inference_device(), memory_format=memory_format)
     cfg = model.pretrained_cfg
     result = {}
+    if predict_model:
+        result['model'] = model_clips_per_s(model, frames, batch, math.ceil(clips / batch), amp, memory_format)
     for sampling, transform in (('train', train_transform(cfg)), ('test', eval_transform(cfg))):
         dataset = _WithPeak(VideoDataset(samples, frames, transform, train=sampling == 'train'))
         loader = torch.utils.data.DataLoader(dataset, batch_size=batch, num_workers=workers, prefetch_factor=4,
@@ -304,8 +332,9 @@ def measure_loader(paths, frames: int, clips: int, workers: int, batch: int, pre
         result['on_device'], result['device'] = clips / (time.perf_counter() - start), device
     if predict_model:
         start = time.perf_counter()
-        answered = sum(p.error is None for p in predict_videos(model, [path for path, _ in samples],
-                                                               batch_size=batch, workers=workers))
+        answered = sum(p.error is None for p in predict_videos(
+            model, [path for path, _ in samples], batch_size=batch, workers=workers, amp=amp,
+            memory_format=memory_format))
         if answered != clips:
             raise RuntimeError(f'predict_videos answered {answered} of {clips} videos')
         result['predict'] = clips / (time.perf_counter() - start)
@@ -326,7 +355,7 @@ def loader_rows(args, root: Path, step_rate: float):
         for workers in args.loader_workers:
             print(f'loading {name} with {workers} workers ...', file=sys.stderr, flush=True)
             r = in_fresh_process(measure_loader, paths, args.frames, args.loader_clips, workers, args.batch,
-                                 args.predict_model)
+                                 args.predict_model, args.predict_amp, args.predict_channels_last)
             rows.append(dict(profile=profile, workers=workers, **r,
                              needed=math.ceil(step_rate / (r['train'] / workers))))
     return rows
@@ -400,7 +429,8 @@ def render(rows, loaders, args, step_rate, device) -> str:
                          f"{r['sampling']} | {r['clips_per_s']:.2f} | {r['ms_per_clip']:.0f} | {peak} | "
                          f"{r['workers']} |")
     if loaders:
-        predict = f'predict clips/s ({args.predict_model}, batch {args.batch})' if args.predict_model else None
+        runtime = (', --amp' if args.predict_amp else '') + (', --channels-last' if args.predict_channels_last else '')
+        predict = f'({args.predict_model}, batch {args.batch}{runtime})' if args.predict_model else None
         on_device = any('on_device' in r for r in loaders)
         lines += ['', f'A DataLoader with N workers over {args.loader_clips} clips of each collection (batch '
                       f'{args.batch}, worker start-up included); workers to feed = the step rate / (train clips/s '
@@ -409,8 +439,9 @@ def render(rows, loaders, args, step_rate, device) -> str:
                                                    'in one call' if on_device else '') + ':', '',
                   '| collection | videos | workers | train clips/s | test clips/s | peak MB per worker | '
                   + ('train clips/s, decoded on the device | ' if on_device else '')
-                  + (f'{predict} | predict / test loader | ' if predict else '') + 'workers to feed |',
-                  '|---|---|---:|---:|---:|---:|' + ('---:|' if on_device else '') + ('---:|---:|' if predict else '')
+                  + (f'predict clips/s {predict} | the model alone, clips/s | predict / test loader | '
+                     if predict else '') + 'workers to feed |',
+                  '|---|---|---:|---:|---:|---:|' + ('---:|' if on_device else '') + ('---:|' * 3 if predict else '')
                   + '---:|']
         for r in loaders:
             p = r['profile']
@@ -421,7 +452,7 @@ def render(rows, loaders, args, step_rate, device) -> str:
             if on_device:
                 cells += [f"{r['on_device']:.2f} ({r['device']})" if 'on_device' in r else 'n/a']
             if predict:
-                cells += [f"{r['predict']:.2f}", f"{r['predict'] / r['test']:.2f}"]
+                cells += [f"{r['predict']:.2f}", f"{r['model']:.2f}", f"{r['predict'] / r['test']:.2f}"]
             lines.append('| ' + ' | '.join(str(c) for c in cells + [r['needed']]) + ' |')
     return '\n'.join(lines) + '\n'
 

@@ -1,23 +1,48 @@
 """benchmarks/dataload.py: the loader table's measurement and rendering, and its argument checks
 (no timing is asserted)."""
 import pytest
+import torch
 
 from conftest import load_benchmark
 
 dataload = load_benchmark('dataload')
 
 
-def test_loader_measures_both_samplings_the_peak_and_predict(tmp_path):
+def test_loader_measures_both_samplings_the_peak_predict_and_the_model_alone(tmp_path):
     paths = [str(dataload.write_video(tmp_path / f'v{seed}.mp4', 32, 12, 8, seed)) for seed in range(2)]
     result = dataload.measure_loader(paths, frames=2, clips=5, workers=2, batch=2, predict_model='c2d_resnet18')
-    assert set(result) == {'train', 'test', 'peak', 'predict'}  # decoding on the device is for JPEG folders
+    assert set(result) == {'train', 'test', 'peak', 'predict', 'model'}  # decoding on the device is for JPEG folders
     assert all(result[k] > 0 for k in result)
     args = dataload.parse_args(['--profiles', 'kinetics-mp4-340p', '--loader-workers', '2', '--formats', ''])
     row = dict(profile=dataload.PROFILES['kinetics-mp4-340p'], workers=2, needed=3, **result)
     text = dataload.render([], [row], args, step_rate=4.0, device='cpu')
     assert '| kinetics-mp4-340p | mp4 340p, 10 s at 30 frames/s | 2 |' in text
     assert text.rstrip().endswith('| 3 |') and 'predict / test loader' in text and 'on the device' not in text
-    assert f"{result['predict'] / result['test']:.2f}" in text
+    assert f"| {result['predict']:.2f} | {result['model']:.2f} | {result['predict'] / result['test']:.2f} |" in text
+    assert '(c2d_resnet18, batch 4)' in text
+
+
+def test_predict_flags_reach_the_model_in_predict_and_alone(tmp_path, monkeypatch):
+    """--predict-amp and --predict-channels-last run both predict columns as `csst-zoo predict
+    --amp --channels-last` does: every forward under autocast, on channels_last_3d clips."""
+    import csst_zoo
+    seen, create = [], csst_zoo.create_model
+
+    def create_watched(*args, **kwargs):
+        model = create(*args, **kwargs)
+        model.register_forward_pre_hook(lambda _, inputs: seen.append(
+            (torch.is_autocast_enabled('cpu'), inputs[0].is_contiguous(memory_format=torch.channels_last_3d))))
+        return model
+
+    monkeypatch.setattr(csst_zoo, 'create_model', create_watched)
+    paths = [str(dataload.write_video(tmp_path / 'v.mp4', 32, 12, 8))]
+    dataload.measure_loader(paths, frames=2, clips=2, workers=1, batch=2, predict_model='c2d_resnet18',
+                            amp=True, channels_last=True)
+    assert len(seen) == 3 and set(seen) == {(True, True)}  # warm-up, one timed batch, predict's batch
+    args = dataload.parse_args(['--predict-amp', '--predict-channels-last'])
+    text = dataload.render([], [dict(profile=dataload.PROFILES['kinetics-mp4-340p'], workers=1, needed=1, train=1,
+                                     test=1, peak=0, predict=1, model=1)], args, step_rate=1.0, device='cpu')
+    assert '(c2d_resnet18, batch 4, --amp, --channels-last)' in text
 
 
 @pytest.mark.parametrize('suffix', ['.mp4', '.webm'])
