@@ -306,7 +306,7 @@ def measure_loader(paths, frames: int, clips: int, workers: int, batch: int, pre
     model = csst_zoo.create_model(predict_model or 'c2d_resnet18', num_frames=frames)
     model.eval().to(inference_device(), memory_format=memory_format)
     cfg = model.pretrained_cfg
-    result = {}
+    result = {'device': inference_device().type}
     if predict_model:
         result['model'] = model_clips_per_s(model, frames, batch, math.ceil(clips / batch), amp, memory_format)
     for sampling, transform in (('train', train_transform(cfg)), ('test', eval_transform(cfg))):
@@ -319,7 +319,7 @@ def measure_loader(paths, frames: int, clips: int, workers: int, batch: int, pre
         result[sampling] = clips / (time.perf_counter() - start)
         result['peak'] = max(result.get('peak', 0), peak)
     if all(Path(p).is_dir() for p in paths):
-        device = inference_device().type
+        device = result['device']
         transform = train_transform(cfg)
         loader = torch.utils.data.DataLoader(
             VideoDataset(samples, frames, transform, train=True, defer_decoding=True), batch_size=batch,
@@ -329,7 +329,7 @@ def measure_loader(paths, frames: int, clips: int, workers: int, batch: int, pre
             decode_clips(encoded, labels, transform, device)
         if device == 'cuda':
             torch.cuda.synchronize()
-        result['on_device'], result['device'] = clips / (time.perf_counter() - start), device
+        result['on_device'] = clips / (time.perf_counter() - start)
     if predict_model:
         start = time.perf_counter()
         answered = sum(p.error is None for p in predict_videos(
@@ -411,6 +411,15 @@ def main(argv=None):
     emit(render(rows, loaders, args, step_rate, device), args.output)
 
 
+def predict_bound(row) -> float:
+    """The clips/s predict can reach: the slower of the test loader and the model alone where the
+    model has a device of its own; on the CPU, where the workers and the model share the cores,
+    the time of loading a clip and of classifying it add up."""
+    if row['device'] == 'cpu':
+        return 1 / (1 / row['test'] + 1 / row['model'])
+    return min(row['test'], row['model'])
+
+
 def render(rows, loaders, args, step_rate, device) -> str:
     pace = (f'The training step to feed: {step_rate:.2f} clips/s (--step-rate).' if args.step_rate else
             f'One training step of {args.model} ({args.frames}x224x224, batch {args.batch}, {args.threads} threads) '
@@ -432,14 +441,19 @@ def render(rows, loaders, args, step_rate, device) -> str:
         runtime = (', --amp' if args.predict_amp else '') + (', --channels-last' if args.predict_channels_last else '')
         predict = f'({args.predict_model}, batch {args.batch}{runtime})' if args.predict_model else None
         on_device = any('on_device' in r for r in loaders)
+        notes = ['workers to feed = the step rate / (train clips/s per worker), rounded up']
+        if on_device:
+            notes.append("decoded on the device: `--decode-on-device`, the workers read the JPEG files and the main "
+                         "process decodes each batch's frames in one call")
+        if predict:
+            notes.append("predict's bound: the slower of the test loader and the model alone when the model runs on "
+                         'a GPU; on the CPU, where the workers and the model share the cores, 1 / (1 / test clips/s '
+                         '+ 1 / model clips/s)')
         lines += ['', f'A DataLoader with N workers over {args.loader_clips} clips of each collection (batch '
-                      f'{args.batch}, worker start-up included); workers to feed = the step rate / (train clips/s '
-                      'per worker), rounded up' + ('; decoded on the device: `--decode-on-device`, the workers read '
-                                                   "the JPEG files and the main process decodes each batch's frames "
-                                                   'in one call' if on_device else '') + ':', '',
+                      f'{args.batch}, worker start-up included); ' + '; '.join(notes) + ':', '',
                   '| collection | videos | workers | train clips/s | test clips/s | peak MB per worker | '
                   + ('train clips/s, decoded on the device | ' if on_device else '')
-                  + (f'predict clips/s {predict} | the model alone, clips/s | predict / test loader | '
+                  + (f'predict clips/s {predict} | the model alone, clips/s | predict / its bound | '
                      if predict else '') + 'workers to feed |',
                   '|---|---|---:|---:|---:|---:|' + ('---:|' if on_device else '') + ('---:|' * 3 if predict else '')
                   + '---:|']
@@ -452,7 +466,7 @@ def render(rows, loaders, args, step_rate, device) -> str:
             if on_device:
                 cells += [f"{r['on_device']:.2f} ({r['device']})" if 'on_device' in r else 'n/a']
             if predict:
-                cells += [f"{r['predict']:.2f}", f"{r['model']:.2f}", f"{r['predict'] / r['test']:.2f}"]
+                cells += [f"{r['predict']:.2f}", f"{r['model']:.2f}", f"{r['predict'] / predict_bound(r):.2f}"]
             lines.append('| ' + ' | '.join(str(c) for c in cells + [r['needed']]) + ' |')
     return '\n'.join(lines) + '\n'
 

@@ -11,14 +11,18 @@ dataload = load_benchmark('dataload')
 def test_loader_measures_both_samplings_the_peak_predict_and_the_model_alone(tmp_path):
     paths = [str(dataload.write_video(tmp_path / f'v{seed}.mp4', 32, 12, 8, seed)) for seed in range(2)]
     result = dataload.measure_loader(paths, frames=2, clips=5, workers=2, batch=2, predict_model='c2d_resnet18')
-    assert set(result) == {'train', 'test', 'peak', 'predict', 'model'}  # decoding on the device is for JPEG folders
-    assert all(result[k] > 0 for k in result)
+    # decoding on the device is for JPEG folders
+    assert set(result) == {'device', 'train', 'test', 'peak', 'predict', 'model'}
+    assert all(result[k] > 0 for k in result if k != 'device')
     args = dataload.parse_args(['--profiles', 'kinetics-mp4-340p', '--loader-workers', '2', '--formats', ''])
     row = dict(profile=dataload.PROFILES['kinetics-mp4-340p'], workers=2, needed=3, **result)
     text = dataload.render([], [row], args, step_rate=4.0, device='cpu')
     assert '| kinetics-mp4-340p | mp4 340p, 10 s at 30 frames/s | 2 |' in text
-    assert text.rstrip().endswith('| 3 |') and 'predict / test loader' in text and 'on the device' not in text
-    assert f"| {result['predict']:.2f} | {result['model']:.2f} | {result['predict'] / result['test']:.2f} |" in text
+    assert text.rstrip().endswith('| 3 |') and 'on the device' not in text
+    cpu_bound = 1 / (1 / result['test'] + 1 / result['model'])  # the workers and the model share the cores
+    assert result['device'] == 'cpu' and 'predict / its bound' in text
+    assert f"| {result['predict']:.2f} | {result['model']:.2f} | {result['predict'] / cpu_bound:.2f} |" in text
+    assert dataload.predict_bound(dict(result, device='cuda')) == min(result['test'], result['model'])
     assert '(c2d_resnet18, batch 4)' in text
 
 
@@ -40,8 +44,9 @@ def test_predict_flags_reach_the_model_in_predict_and_alone(tmp_path, monkeypatc
                             amp=True, channels_last=True)
     assert len(seen) == 3 and set(seen) == {(True, True)}  # warm-up, one timed batch, predict's batch
     args = dataload.parse_args(['--predict-amp', '--predict-channels-last'])
-    text = dataload.render([], [dict(profile=dataload.PROFILES['kinetics-mp4-340p'], workers=1, needed=1, train=1,
-                                     test=1, peak=0, predict=1, model=1)], args, step_rate=1.0, device='cpu')
+    row = dict(profile=dataload.PROFILES['kinetics-mp4-340p'], workers=1, needed=1, train=1, test=1, peak=0, predict=1,
+               model=1, device='cpu')
+    text = dataload.render([], [row], args, step_rate=1.0, device='cpu')
     assert '(c2d_resnet18, batch 4, --amp, --channels-last)' in text
 
 
