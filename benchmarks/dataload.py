@@ -25,8 +25,8 @@ the GPU as `csst-zoo train --decode-on-device` does, on the CPU without one), th
 a worker, the workers needed to keep up with the training step (--step-rate, e.g. from
 benchmarks/speed.py on a GPU, or the CPU step measured here), and `csst-zoo predict`'s own rate
 on the same collection with the same workers (engine.predict_videos with --predict-model, and
---predict-amp / --predict-channels-last as predict's --amp / --channels-last), beside the test
-loader's and the model's alone: predict should run at the slower of the two.
+--predict-amp / --predict-channels-last as predict's --amp / --channels-last), beside the model's
+alone, and predict's share of what the test loader and the model allow together (predict_bound).
 """
 import argparse
 import itertools
