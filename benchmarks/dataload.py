@@ -26,7 +26,7 @@ a worker, the workers needed to keep up with the training step (--step-rate, e.g
 benchmarks/speed.py on a GPU, or the CPU step measured here), and `csst-zoo predict`'s own rate
 on the same collection with the same workers (engine.predict_videos with --predict-model, and
 --predict-amp / --predict-channels-last as predict's --amp / --channels-last), beside the model's
-alone, and predict's share of what the test loader and the model allow together (predict_bound).
+alone, and predict over the rate those two lead one to expect (expected_predict_rate).
 """
 import argparse
 import itertools
@@ -411,10 +411,11 @@ def main(argv=None):
     emit(render(rows, loaders, args, step_rate, device), args.output)
 
 
-def predict_bound(row) -> float:
-    """The clips/s predict can reach: the slower of the test loader and the model alone where the
-    model has a device of its own; on the CPU, where the workers and the model share the cores,
-    the time of loading a clip and of classifying it add up."""
+def expected_predict_rate(row) -> float:
+    """The clips/s to expect of predict: the slower of the test loader and the model alone where
+    the model has a device of its own; on the CPU, where the workers and the model share the
+    cores, the time of loading a clip and of classifying it add up (one worker leaves a core to the
+    model, so predict can beat this)."""
     if row['device'] == 'cpu':
         return 1 / (1 / row['test'] + 1 / row['model'])
     return min(row['test'], row['model'])
@@ -446,14 +447,14 @@ def render(rows, loaders, args, step_rate, device) -> str:
             notes.append("decoded on the device: `--decode-on-device`, the workers read the JPEG files and the main "
                          "process decodes each batch's frames in one call")
         if predict:
-            notes.append("predict's bound: the slower of the test loader and the model alone when the model runs on "
-                         'a GPU; on the CPU, where the workers and the model share the cores, 1 / (1 / test clips/s '
-                         '+ 1 / model clips/s)')
+            notes.append("predict's expected rate: the slower of the test loader and the model alone when the model "
+                         'runs on a GPU; on the CPU, where the workers and the model share the cores, 1 / (1 / test '
+                         'clips/s + 1 / model clips/s)')
         lines += ['', f'A DataLoader with N workers over {args.loader_clips} clips of each collection (batch '
                       f'{args.batch}, worker start-up included); ' + '; '.join(notes) + ':', '',
                   '| collection | videos | workers | train clips/s | test clips/s | peak MB per worker | '
                   + ('train clips/s, decoded on the device | ' if on_device else '')
-                  + (f'predict clips/s {predict} | the model alone, clips/s | predict / its bound | '
+                  + (f'predict clips/s {predict} | the model alone, clips/s | predict / expected | '
                      if predict else '') + 'workers to feed |',
                   '|---|---|---:|---:|---:|---:|' + ('---:|' if on_device else '') + ('---:|' * 3 if predict else '')
                   + '---:|']
@@ -466,7 +467,7 @@ def render(rows, loaders, args, step_rate, device) -> str:
             if on_device:
                 cells += [f"{r['on_device']:.2f} ({r['device']})" if 'on_device' in r else 'n/a']
             if predict:
-                cells += [f"{r['predict']:.2f}", f"{r['model']:.2f}", f"{r['predict'] / predict_bound(r):.2f}"]
+                cells += [f"{r['predict']:.2f}", f"{r['model']:.2f}", f"{r['predict'] / expected_predict_rate(r):.2f}"]
             lines.append('| ' + ' | '.join(str(c) for c in cells + [r['needed']]) + ' |')
     return '\n'.join(lines) + '\n'
 

@@ -19,10 +19,10 @@ def test_loader_measures_both_samplings_the_peak_predict_and_the_model_alone(tmp
     text = dataload.render([], [row], args, step_rate=4.0, device='cpu')
     assert '| kinetics-mp4-340p | mp4 340p, 10 s at 30 frames/s | 2 |' in text
     assert text.rstrip().endswith('| 3 |') and 'on the device' not in text
-    cpu_bound = 1 / (1 / result['test'] + 1 / result['model'])  # the workers and the model share the cores
-    assert result['device'] == 'cpu' and 'predict / its bound' in text
-    assert f"| {result['predict']:.2f} | {result['model']:.2f} | {result['predict'] / cpu_bound:.2f} |" in text
-    assert dataload.predict_bound(dict(result, device='cuda')) == min(result['test'], result['model'])
+    cpu_rate = 1 / (1 / result['test'] + 1 / result['model'])  # the workers and the model share the cores
+    assert result['device'] == 'cpu' and 'predict / expected' in text
+    assert f"| {result['predict']:.2f} | {result['model']:.2f} | {result['predict'] / cpu_rate:.2f} |" in text
+    assert dataload.expected_predict_rate(dict(result, device='cuda')) == min(result['test'], result['model'])
     assert '(c2d_resnet18, batch 4)' in text
 
 
