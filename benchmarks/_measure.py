@@ -1,4 +1,5 @@
-"""Measuring helpers shared by the benchmarks: fresh processes, resident memory, the device's name."""
+"""Measuring helpers shared by the benchmarks: fresh processes, resident memory, the device's name;
+importing it turns cuDNN's autotuner on."""
 import multiprocessing
 import os
 import platform
@@ -14,6 +15,10 @@ from csst_zoo._io import write_atomic
 
 __all__ = ['proc_status', 'reset_peak_rss', 'in_fresh_process', 'freed_memory_returned', 'device_name',
            'command_line', 'emit']
+
+# as timm's benchmark.py: cuDNN times each conv's algorithms on the first (warm-up) call of a shape
+# and keeps the fastest, as `csst-zoo train` and `predict` have it
+torch.backends.cudnn.benchmark = True
 
 
 def proc_status(key: str) -> int:

@@ -107,8 +107,11 @@ def _inference_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _model_for_inference(model, args):
-    """``model`` on the inference device in the layout of --channels-last, and that layout."""
+    """``model`` on the inference device in the layout of --channels-last, and that layout; cuDNN's
+    autotuner on, as in timm's inference and validation scripts (every batch has the same shape)."""
+    import torch
     from .engine import clip_memory_format, inference_device
+    torch.backends.cudnn.benchmark = True
     memory_format = clip_memory_format(args.channels_last)
     return model.to(inference_device(), memory_format=memory_format), memory_format
 
@@ -330,6 +333,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=True,
                    help='clips and weights in channels_last_3d, the frames in channels_last (default: on)')
     t.add_argument('--compile', action='store_true', help='torch.compile the model for the training steps')
+    t.add_argument('--cudnn-benchmark', action=argparse.BooleanOptionalAction, default=True,
+                   help="cuDNN times each conv's algorithms on the first batch and keeps the fastest (default: on)")
     t.add_argument('--decode-on-device', action='store_true',
                    help="JPEG frame folders: the workers only read the files; a batch's frames are decoded in one "
                         'call on the training device (nvjpeg on a GPU), then cropped, flipped and normalised there')

@@ -203,6 +203,15 @@ def test_amp_and_channels_last_reach_the_model_and_keep_the_answers(model, saved
     assert read_rows(out)[0]['label1'] == fast[0].top[0][0]
 
 
+def test_predict_turns_the_cudnn_autotuner_on(saved_model, collection, monkeypatch, capsys):
+    """As timm's inference script: each batch has the model's input shape, so cuDNN's timing of its
+    algorithms on the first batch pays for itself."""
+    _, videos = collection
+    monkeypatch.setattr(torch.backends.cudnn, 'benchmark', False)
+    assert cli_main(['predict', saved_model, str(videos[0])]) == 0
+    assert torch.backends.cudnn.benchmark is True
+
+
 def test_predict_command_refuses_bad_input_before_any_work(saved_model, model, collection, tmp_path, capsys):
     root, videos = collection
     (tmp_path / 'empty').mkdir()

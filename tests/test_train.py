@@ -92,6 +92,15 @@ def test_train_on_synthetic_clips(tmp_path, capsys):
     assert '--synthetic-clips must be a positive number of clips per epoch, got 0' in capsys.readouterr().err
 
 
+def test_train_command_switches_the_cudnn_autotuner(tmp_path, monkeypatch, capsys):
+    import csst_zoo.engine
+    configs = []
+    monkeypatch.setattr(csst_zoo.engine, 'fit', lambda cfg: configs.append(cfg) or dict(weights_sha256='0'))
+    args = ['train', 'c2d_resnet18', '--dataset', 'synthetic', '--output', str(tmp_path)]
+    assert cli_main(args) == 0 and cli_main([*args, '--no-cudnn-benchmark']) == 0
+    assert [c.cudnn_benchmark for c in configs] == [True, False]
+
+
 def test_synthetic_clips_are_training_items():
     clips = SyntheticClips(5, 3, (3, 2, 8, 8), pool=2)
     assert len(clips) == 5 and clips[4][0].shape == (1, 3, 2, 8, 8) and torch.equal(clips[4][0], clips[0][0])
@@ -127,6 +136,23 @@ def test_amp_runs_the_training_steps_and_validation_under_autocast(jester, tmp_p
     seen.clear()
     fit(config(jester, tmp_path / 'fp32', epochs=1, warmup_epochs=0, amp=False))
     assert set(seen) == {(True, False), (False, False)}
+
+
+def test_cudnn_autotuner_is_set_while_fit_runs_and_restored_after(jester, tmp_path, monkeypatch):
+    from csst_zoo.engine import inference, train
+    seen = []
+
+    def watched(model, clips, *args):
+        seen.append(torch.backends.cudnn.benchmark)
+        return inference.view_logits(model, clips, *args)
+
+    monkeypatch.setattr(train, 'view_logits', watched)
+    for before, wanted in ((False, True), (True, False)):
+        monkeypatch.setattr(torch.backends.cudnn, 'benchmark', before)
+        seen.clear()
+        fit(config(jester, tmp_path / str(wanted), epochs=1, warmup_epochs=0, validate=False,
+                   cudnn_benchmark=wanted))
+        assert seen and set(seen) == {wanted} and torch.backends.cudnn.benchmark is before
 
 
 @pytest.mark.slow

@@ -68,6 +68,9 @@ class TrainConfig:
     amp: Optional[bool] = None  # default: on CUDA; bf16 where the device has it (amp_dtype), else fp16 + scaler
     channels_last: bool = True  # clips and weights in channels_last_3d: the frames in channels_last
     compile: bool = False  # torch.compile the model for the training steps
+    # cuDNN times every conv algorithm on the first batch of a shape and keeps the fastest, as timm's
+    # train.py has it; the heuristics' pick can be far slower for 3-D and grouped convs
+    cudnn_benchmark: bool = True
     resume: bool = False
     validate: bool = True
     eval_every: int = 1  # validate every this many epochs, and after the last
@@ -232,7 +235,17 @@ def training_set(cfg: TrainConfig, samples, class_names, model_cfg: Dict) -> Dat
 def fit(cfg: TrainConfig) -> Dict:
     """Train ``cfg.model`` on ``cfg.dataset``; returns the last epoch's log row (with the weight
     digest). Writes ``last.pth`` (resume state) each epoch, ``log.csv``, and the best model by
-    validation top-1 (the last one without validation) as a hub checkpoint in ``best/``."""
+    validation top-1 (the last one without validation) as a hub checkpoint in ``best/``. cuDNN's
+    autotuner is on while it runs if ``cfg.cudnn_benchmark``, and as it was afterwards."""
+    benchmark = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
+    try:
+        return _fit(cfg)
+    finally:
+        torch.backends.cudnn.benchmark = benchmark
+
+
+def _fit(cfg: TrainConfig) -> Dict:
     ddp = Distributed()
     torch.manual_seed(cfg.seed)
     out = Path(cfg.output)
