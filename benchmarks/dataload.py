@@ -107,6 +107,9 @@ def parse_args(argv=None):
         p.error('--loader-workers counts and --loader-clips must be >= 1')
     if args.step_rate is not None and args.step_rate <= 0:
         p.error(f'--step-rate must be a positive clips/s, got {args.step_rate}')
+    if not args.predict_model and (args.predict_amp or args.predict_channels_last):
+        p.error("--predict-amp and --predict-channels-last set how the predict columns run; with --predict-model '' "
+                'there are none (name a model, e.g. --predict-model c2d_resnet18)')
     bad = [f for f in args.formats if f not in FORMATS]
     if bad:
         p.error(f'--formats takes names from {", ".join(FORMATS)}, got {bad}')

@@ -96,6 +96,7 @@ def test_jpeg_folders_are_also_decoded_on_the_device_and_predict_can_be_left_out
     (['--step-rate', '0'], '--step-rate must be a positive clips/s'),
     (['--key-intervals', 'encoder,0'], "--key-intervals takes 'encoder' or positive seconds"),
     (['--key-intervals', 'often'], "--key-intervals takes 'encoder' or positive seconds"),
+    (['--predict-model', '', '--predict-amp'], "--predict-amp and --predict-channels-last set how the predict"),
 ])
 def test_bad_arguments_name_the_option(argv, message, capsys):
     with pytest.raises(SystemExit):
