@@ -7,7 +7,8 @@
 # short keeps the tables already made (compiling is what takes time: inductor compiles every model
 # once per precision and task); TABLES (comma-separated names, e.g. speed_cuda_compiled.md) makes
 # only those. The tables name the card, torch and CUDA in their headers.
-# CSST_ZOO_SMOKE=1 runs the same stages on the CPU at toy sizes, to check the script itself.
+# CSST_ZOO_SMOKE=1 runs the same stages on the CPU at toy sizes, to check the script itself. The
+# packages a GPU image lacks: benchmarks/cuda_wheels.sh.
 set -uo pipefail
 dir=${1:-results}
 end=$((SECONDS + ${2:-600}))
