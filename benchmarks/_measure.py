@@ -14,7 +14,7 @@ import torch
 from csst_zoo._io import write_atomic
 
 __all__ = ['proc_status', 'reset_peak_rss', 'in_fresh_process', 'freed_memory_returned', 'device_name',
-           'command_line', 'emit']
+           'command_line', 'emit', 'sync']
 
 # as timm's benchmark.py: cuDNN times each conv's algorithms on the first (warm-up) call of a shape
 # and keeps the fastest, as `csst-zoo train` and `predict` have it
@@ -69,6 +69,12 @@ def freed_memory_returned():
     finally:
         os.environ.clear()
         os.environ.update(env)
+
+
+def sync(device: str) -> None:
+    """Wait for the work queued on ``device`` ('cuda' or 'cpu'), so that a clock read after it times it."""
+    if device == 'cuda':
+        torch.cuda.synchronize()
 
 
 def device_name(device: str) -> str:

@@ -42,7 +42,7 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 
 from _measure import (
-    command_line, device_name, emit, freed_memory_returned, in_fresh_process, proc_status, reset_peak_rss)
+    command_line, device_name, emit, freed_memory_returned, in_fresh_process, proc_status, reset_peak_rss, sync)
 
 FORMATS = ('frames', 'webm', 'mp4')
 
@@ -280,14 +280,12 @@ def model_clips_per_s(model, frames: int, batch: int, rounds: int, amp: bool, me
     _, _, height, width = model.pretrained_cfg['input_size']
     clips = torch.randn(batch, 1, 3, frames, height, width, device=device)
     with torch.no_grad():
-        for step in range(rounds + 1):
-            if step == 1:  # the first batch allocates and picks kernels
-                if device.type == 'cuda':
-                    torch.cuda.synchronize()
-                start = time.perf_counter()
+        view_logits(model, clips, memory_format, amp)  # the first batch allocates and picks kernels
+        sync(device.type)
+        start = time.perf_counter()
+        for _ in range(rounds):
             view_logits(model, clips, memory_format, amp)
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
+        sync(device.type)
     return rounds * batch / (time.perf_counter() - start)
 
 
@@ -307,9 +305,10 @@ def measure_loader(paths, frames: int, clips: int, workers: int, batch: int, pre
     samples = [(paths[k % len(paths)], 0) for k in range(clips)]
     memory_format = clip_memory_format(channels_last)
     model = csst_zoo.create_model(predict_model or 'c2d_resnet18', num_frames=frames)
-    model.eval().to(inference_device(), memory_format=memory_format)
+    device = inference_device()
+    model.eval().to(device, memory_format=memory_format)
     cfg = model.pretrained_cfg
-    result = {'device': inference_device().type}
+    result = {'device': device.type}
     if predict_model:
         result['model'] = model_clips_per_s(model, frames, batch, math.ceil(clips / batch), amp, memory_format)
     for sampling, transform in (('train', train_transform(cfg)), ('test', eval_transform(cfg))):
@@ -322,16 +321,14 @@ def measure_loader(paths, frames: int, clips: int, workers: int, batch: int, pre
         result[sampling] = clips / (time.perf_counter() - start)
         result['peak'] = max(result.get('peak', 0), peak)
     if all(Path(p).is_dir() for p in paths):
-        device = result['device']
         transform = train_transform(cfg)
         loader = torch.utils.data.DataLoader(
             VideoDataset(samples, frames, transform, train=True, defer_decoding=True), batch_size=batch,
             num_workers=workers, prefetch_factor=4, collate_fn=collate_clips)
         start = time.perf_counter()
         for encoded, labels in loader:
-            decode_clips(encoded, labels, transform, device)
-        if device == 'cuda':
-            torch.cuda.synchronize()
+            decode_clips(encoded, labels, transform, device.type)
+        sync(device.type)
         result['on_device'] = clips / (time.perf_counter() - start)
     if predict_model:
         start = time.perf_counter()

@@ -52,7 +52,7 @@ import csst_zoo
 from csst_zoo.export import export_model, load_exported
 from csst_zoo.profiling import count_flops, count_params
 from _measure import (
-    command_line, device_name, emit, freed_memory_returned, in_fresh_process, proc_status, reset_peak_rss)
+    command_line, device_name, emit, freed_memory_returned, in_fresh_process, proc_status, reset_peak_rss, sync)
 
 
 def parse_args(argv=None):
@@ -249,11 +249,6 @@ def build(name, runtime, args):
 def grad_mode(args):
     """Inference mode for --task infer; gradients for training steps."""
     return torch.inference_mode() if args.task == 'infer' else contextlib.nullcontext()
-
-
-def sync(device):
-    if device == 'cuda':
-        torch.cuda.synchronize()
 
 
 def time_runs(runs, args):
