@@ -36,15 +36,19 @@ def reset_peak_rss() -> bool:
     return True
 
 
-def _child(target, args, queue):
+def _child(target, args, queue, start_method):
+    # a spawned interpreter makes spawn its default: the DataLoader workers it starts would each
+    # import torch, a start-up that the caller's own loaders (fork on Linux) do not pay
+    multiprocessing.set_start_method(start_method, force=True)
     queue.put(target(*args))
 
 
 def in_fresh_process(target, *args):
-    """``target(*args)`` run in a new (spawned) interpreter; its return value, or an error if it died."""
+    """``target(*args)`` run in a new (spawned) interpreter whose processes start as the caller's do;
+    its return value, or an error if it died."""
     ctx = multiprocessing.get_context('spawn')
     queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(target, args, queue))
+    proc = ctx.Process(target=_child, args=(target, args, queue, multiprocessing.get_start_method()))
     proc.start()
     while True:
         try:
