@@ -19,11 +19,13 @@ if [[ -n ${CSST_ZOO_SMOKE:-} ]]; then
   clip=(--batch 1 --frames 2 --size 32 --warmup 1 --rounds 1)
   loop=(--batch 1 --frames 2 --size 32 --steps 2 --epochs 1 --workers 0 --rounds 1)
   data=(--loader-workers 1 --loader-clips 4 --frames 2)
+  collection=(--videos 40 --profile sthv1-jpeg-100p --workers 1 --batch 2 --frames 2 --reference-clips 4)
 else
   device=cuda
   clip=(--batch 16)  # 16 clips of 8x224x224: the issue's setting, and a batch that fills the card
   loop=(--batch 16 --workers 8)
   data=(--loader-workers 2,8 --loader-clips 200)
+  collection=()  # issue 24's setting: 500 short WebM videos, 2 workers
 fi
 # the paper's families and the rivals on ResNet-50, and C2D of the other depths, each beside timm's
 # ResNet of its depth (speed.py adds those rows and the C2D baseline of each depth)
@@ -56,5 +58,8 @@ stage train_speed_cuda_compiled.md "${speed[@]}" --task train --runtime compile_
 rate=$(awk -F'|' '$2 ~ /^ csst_resnet50 $/ && $3 ~ /^ bf16 $/ {print $7 + 0; exit}' "$dir/train_speed_cuda.md" 2>/dev/null)
 stage dataload_cuda.md python benchmarks/dataload.py --formats '' --predict-amp --predict-channels-last \
   --profiles sthv1-jpeg-100p,sthv2-webm-240p,kinetics-mp4-340p "${data[@]}" ${rate:+--step-rate "$rate"}
+# `csst-zoo predict` over a folder of videos beside the loader's own rate, and its output through a
+# corrupt file, a deleted one and a stop with --resume
+stage predict_collection_cuda.md python benchmarks/predict_collection.py --amp --channels-last "${collection[@]}"
 stage speed_cuda_compiled.md "${speed[@]}" --task infer --runtime compile_bf16 --models "$families"
 exit $failed

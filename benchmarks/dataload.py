@@ -186,9 +186,11 @@ def scene(height: int, num_frames: int, seed: int = 0, fps: float = 30):
 
 
 def write_video(path: Path, height: int, num_frames: int, fps: int, seed: int = 0,
-                key_interval: Optional[float] = None) -> Path:
+                key_interval: Optional[float] = None, encoder_threads: int = 0) -> Path:
     """The scene as a frame folder (``00001.jpg``, quality 90), WebM (VP8) or MP4 (H.264), the
-    files with a key frame every ``key_interval`` seconds (default: the encoder's own interval)."""
+    files with a key frame every ``key_interval`` seconds (default: the encoder's own interval),
+    encoded on ``encoder_threads`` threads (0: the encoder's choice; give 1 where a process per
+    core writes videos, as the encoders' idle threads would take the cores from the others)."""
     if path.exists():
         return path
     stage = path.with_name('.tmp-' + path.name)
@@ -206,6 +208,7 @@ def write_video(path: Path, height: int, num_frames: int, fps: int, seed: int = 
         with av.open(str(stage), 'w', format=path.suffix[1:]) as container:
             stream = container.add_stream(codec, rate=fps, options=options)
             stream.height, stream.width, stream.pix_fmt = height, width, 'yuv420p'
+            stream.codec_context.thread_count = encoder_threads
             if key_interval:
                 stream.codec_context.gop_size = round(key_interval * fps)
             if codec == 'libvpx':  # its default, 256 kbit/s, is far below what real WebM files use

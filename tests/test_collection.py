@@ -248,7 +248,9 @@ def test_sigint_then_resume_holds_every_video_once(saved_model, collection, tmp_
     out = tmp_path / 'p.jsonl'
     argv = [sys.executable, '-m', 'csst_zoo', 'predict', saved_model, str(listed), '-o', str(out), '--workers', '1',
             '--batch-size', '1', '--no-progress']
-    run = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    # SIGINT as Ctrl-C finds it, also when the tests run as a shell's background job (SIGINT ignored)
+    run = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while (not out.exists() or out.read_text().count('\n') < 10) and time.monotonic() < deadline and run.poll() is None:
         time.sleep(0.01)
