@@ -234,7 +234,8 @@ def render(r, args, device) -> str:
         f'`{command_line()}` on {device}, torch {torch.__version__}, {datetime.now(timezone.utc):%Y-%m-%d}. '
         f'{args.videos} videos like {p.name} ({p.format} {p.height}p, {lengths} s at {p.fps} frames/s), '
         f'{args.num_corrupt} of them 4 KiB of zeros; {args.model} with {args.frames} frames, random weights.', '',
-        f'| {args.workers} workers, batch {args.batch} | videos | clips/s | / expected |', '|---|---:|---:|---:|',
+        f'| {args.workers} worker{"s" * (args.workers != 1)}, batch {args.batch} | videos | clips/s | / expected |',
+        '|---|---:|---:|---:|',
         f"| the test loader (dataload.py's measurement) | {r['sample']} | {r['test']:.2f} | |",
         f"| the model alone, on clips in memory | {r['sample']} | {r['model']:.2f} | |",
         f'| expected of predict (dataload.expected_predict_rate) | | {expected:.2f} | 1.00 |',
