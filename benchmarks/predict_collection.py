@@ -48,7 +48,7 @@ import torch
 from _measure import command_line, device_name, emit, in_fresh_process
 from dataload import PROFILES, expected_predict_rate, measure_loader, write_video
 
-SUMMARY = re.compile(r'(\d+) predicted, (\d+) failed.*?; [\d.]+ videos/s over ([\d.]+) s')
+SUMMARY = re.compile(r'(\d+) predicted, \d+ failed.*?; [\d.]+ videos/s over ([\d.]+) s')
 
 
 def parse_args(argv=None):
@@ -202,7 +202,7 @@ def main(argv=None):
             raise RuntimeError(f'{deleted} was answered: the loader had read it before it was deleted (give more '
                                '--videos than 4 x --workers x --batch, the batches it reads ahead)')
         check_once(rows, listed, bad + [deleted], 'the run with a video deleted')
-        answered, seconds = int(summary[1]), float(summary[3])
+        answered, seconds = int(summary[1]), float(summary[2])
 
         print('csst-zoo predict stopped halfway with SIGINT, then --resume ...', file=sys.stderr, flush=True)
         make_folder(folder, videos, corrupt)

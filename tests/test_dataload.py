@@ -50,7 +50,6 @@ def test_predict_flags_reach_the_model_in_predict_and_alone(tmp_path, monkeypatc
     assert '(c2d_resnet18, batch 4, --amp, --channels-last)' in text
 
 
-
 def test_a_fresh_process_starts_loader_workers_as_its_caller_does():
     """A spawned interpreter would start its DataLoader workers by spawning too, each importing
     torch: a start-up that the caller's own loaders (fork on Linux) never pay, and that would
@@ -59,6 +58,7 @@ def test_a_fresh_process_starts_loader_workers_as_its_caller_does():
 
     from _measure import in_fresh_process
     assert in_fresh_process(multiprocessing.get_start_method) == multiprocessing.get_start_method()
+
 
 @pytest.mark.parametrize('suffix', ['.mp4', '.webm'])
 def test_video_files_have_the_key_frames_asked_for(suffix, tmp_path):
