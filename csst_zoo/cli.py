@@ -11,7 +11,7 @@ from timm.utils import ParseKwargs
 from ._io import write_atomic
 from .export import EXPORT_FORMATS, export_model
 from .hub import model_card, model_config
-from .models import create_model
+from .models._factory import create_named_model
 
 
 def _model_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,7 +30,14 @@ def build_kwargs(args) -> dict:
 
 
 def build_model(args):
-    return create_model(args.model, checkpoint_path=args.checkpoint, **build_kwargs(args))
+    return create_named_model(args.model, checkpoint_path=args.checkpoint, **build_kwargs(args))
+
+
+def _say_if_untrained(model) -> None:
+    from .engine import untrained_notice
+    notice = untrained_notice(model)
+    if notice:
+        sys.stderr.write(notice + '\n')
 
 
 def export_command(args) -> None:
@@ -59,8 +66,14 @@ def convert_command(args) -> None:
         except (OSError, UnicodeDecodeError) as e:
             raise ValueError(f'cannot read --labels {args.labels!r}: {e}') from None
     extra = dict(args.model_kwargs)
-    model, origin = convert_checkpoint(args.family, args.checkpoint, num_frames=args.num_frames,
-                                       release=args.release, **extra)
+    if args.family == 'mmaction2':
+        from .mmaction2 import convert_recognizer
+        if args.release is not None:
+            raise ValueError('--release is for the authors\' files; an mmaction2 release is known by its file name')
+        model, origin = convert_recognizer(args.checkpoint, num_frames=args.num_frames, **extra)
+    else:
+        model, origin = convert_checkpoint(args.family, args.checkpoint, num_frames=args.num_frames,
+                                           release=args.release, **extra)
     if labels is not None and len(labels) != model.num_classes:
         raise ValueError(f'--labels {args.labels!r} names {len(labels)} classes (one per non-empty line), the '
                          f'checkpoint has {model.num_classes}; nothing was written')
@@ -117,16 +130,18 @@ def _model_for_inference(model, args):
 
 
 def eval_command(args) -> None:
-    from .data import VideoDataset, eval_transform, read_dataset
+    from .data import VideoDataset, eval_transform, read_dataset, sampling_args
     from .engine import evaluate
     model = build_model(args)
+    _say_if_untrained(model)
     samples, names = read_dataset(args.dataset, args.data_root, args.split)
     if len(names) != model.num_classes:
         raise ValueError(f'the data set has {len(names)} classes, the model {model.num_classes}: '
                          f'pass the trained checkpoint (or --num-classes {len(names)})')
     clips, crops = args.views
     cfg = model.pretrained_cfg
-    dataset = VideoDataset(samples, cfg['input_size'][1], eval_transform(cfg, crops), train=False, clips=clips)
+    dataset = VideoDataset(samples, cfg['input_size'][1], eval_transform(cfg, crops), train=False, clips=clips,
+                           **sampling_args(cfg))
     model, memory_format = _model_for_inference(model, args)
     metrics = evaluate(model, dataset, len(names), args.batch_size, args.workers, amp=args.amp,
                        progress=not args.no_progress, memory_format=memory_format)
@@ -174,7 +189,9 @@ def predict_command(args) -> None:
     _return_freed_memory()
     if args.window is None and (collection or args.output):
         return _predict_collection(args)
-    model, memory_format = _model_for_inference(build_model(args), args)
+    model = build_model(args)
+    _say_if_untrained(model)
+    model, memory_format = _model_for_inference(model, args)
     if args.window is None:
         clips, crops = args.views
         for name, p in predict_video(model, args.video, clips, crops, args.topk, args.amp, memory_format):
@@ -208,7 +225,9 @@ def _predict_collection(args) -> None:
     if args.output:
         check_output(args.output)
     videos = list_videos(args.video)
-    model, memory_format = _model_for_inference(build_model(args), args)
+    model = build_model(args)
+    _say_if_untrained(model)
+    model, memory_format = _model_for_inference(model, args)
     writer = PredictionWriter(args.output, model_id(model), min(args.topk, model.num_classes),
                               resume=args.resume) if args.output else None
     todo = writer.wanted(videos) if writer else videos
@@ -282,11 +301,14 @@ def parser() -> argparse.ArgumentParser:
 
     from .families import FAMILIES
     convertible = sorted(n for n, f in FAMILIES.items() if f.official)
-    k = sub.add_parser('convert', help="convert an authors' released checkpoint (TSM, GST, TAM) to a csst-zoo one",
-                       description="Read the authors' .pth / .pth.tar (any DataParallel or state_dict wrapping), map "
-                                   'every tensor onto the csst-zoo model and write model.safetensors, config.json '
-                                   'and a model card to OUTPUT, loadable as local-dir:OUTPUT.')
-    k.add_argument('family', choices=convertible)
+    k = sub.add_parser('convert', help="convert an authors' (TSM, GST, TAM) or mmaction2's released checkpoint to a "
+                                       'csst-zoo one',
+                       description="Read the authors' .pth / .pth.tar (any DataParallel or state_dict wrapping), or "
+                                   "an mmaction2 recognizer's .pth (TSN, TSM, TANet, C2D -nopool), map every tensor "
+                                   'onto the csst-zoo model and write model.safetensors, config.json and a model card '
+                                   'to OUTPUT, loadable as local-dir:OUTPUT.')
+    k.add_argument('family', choices=convertible + ['mmaction2'],
+                   help="the authors' family, or mmaction2 for its recognizers (the family is read from the file)")
     k.add_argument('checkpoint', help='the official checkpoint file')
     k.add_argument('-o', '--output', required=True, help='folder to write (created; all three files or none)')
     k.add_argument('--labels', help='class names, one per line, as many as the checkpoint has classes')
@@ -314,6 +336,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument('--no-pretrained', dest='pretrained', action='store_false',
                    help='random init instead of inflated ImageNet weights')
     t.add_argument('--num-frames', type=int, default=8)
+    t.add_argument('--sampling', choices=('segments', 'dense'),
+                   help="frames per clip: 'segments' (TSN: one from each of --num-frames segments) or 'dense' "
+                        "(--num-frames frames --frame-interval apart); default: the model's (segments, or a "
+                        "pretrained tag's own)")
+    t.add_argument('--frame-interval', type=int, help="the step of dense sampling; default: the model's")
     t.add_argument('--size', type=int, help="crop size (default: the model's, 224)")
     t.add_argument('--epochs', type=int, default=70)
     t.add_argument('--stop-after', type=int, help='train at most this many epochs now; --resume continues')

@@ -22,9 +22,10 @@ from typing import List, Optional, Union
 import numpy as np
 
 from ._io import staged_files
-from .engine import Timeline, class_names, inference_device, predict_timeline, predict_video
+from .engine import Timeline, class_names, inference_device, predict_timeline, predict_video, untrained_notice
 from .engine.timeline import parse_span
-from .models import VideoResNet, create_model
+from .models import VideoResNet
+from .models._factory import create_named_model
 
 __all__ = ['build_app', 'launch', 'model_source', 'timeline_svg', 'write_examples', 'write_space']
 
@@ -84,9 +85,12 @@ def _gradio():
 
 
 def model_source(model: VideoResNet, name: str, checkpoint: Optional[str] = None) -> str:
-    """Where the weights of ``model = create_model(name, checkpoint_path=checkpoint)`` come from, in words."""
-    from timm.models import parse_model_name
+    """Where the weights of ``model = create_named_model(name, checkpoint_path=checkpoint)`` come from, in words."""
+    from timm.models import parse_model_name, split_model_name_tag
     source, ref = parse_model_name(name)
+    if not source and split_model_name_tag(ref)[1] and not checkpoint:
+        cfg = model.pretrained_cfg
+        return f"the pretrained tag `{ref}` ({cfg.get('description')}, {cfg.get('origin_url')})"
     if not source:
         where = f'the csst-zoo architecture `{ref}`'
         return where + (f' with the weights of `{checkpoint}`' if checkpoint else ', untrained (random weights)')
@@ -192,6 +196,9 @@ def _describe(model: VideoResNet, source: str) -> str:
     cfg = model.pretrained_cfg
     text = (f"**{cfg.get('architecture', type(model).__name__)}**: {model.num_classes} classes, clips of "
             f"{model.num_frames} frames at {cfg['input_size'][-1]} px. Weights: {source}.")
+    notice = untrained_notice(model)
+    if notice:
+        text += f'\n\n**{notice[0].upper()}{notice[1:]}.**'
     if not cfg.get('label_names'):  # class_names falls back to the indices
         text += ("\n\n*This checkpoint's classes have no names, so classes are shown by their index. "
                  "Save it with `csst_zoo.save_pretrained(model, folder, labels=[...])` to name them.*")
@@ -235,7 +242,7 @@ def build_app(model: Union[str, VideoResNet], checkpoint: Optional[str] = None, 
     if not (isinstance(max_upload_mb, (int, float)) and max_upload_mb > 0):
         raise ValueError(f'max_upload_mb must be a positive number of megabytes, got {max_upload_mb!r}')
     if isinstance(model, str):
-        name, model = model, create_model(model, checkpoint_path=checkpoint, **model_kwargs)
+        name, model = model, create_named_model(model, checkpoint_path=checkpoint, **model_kwargs)
         source = model_source(model, name, checkpoint)
     elif isinstance(model, VideoResNet):
         if checkpoint or model_kwargs:

@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from timm.models import filter_pretrained_cfg, get_pretrained_cfg
 
-from . import paper
+from . import mmaction2, paper
 from ._io import staged_files
 from .models import VideoResNet, create_model
 from .models._hub import CONFIG_NAME, WEIGHTS_NAME
@@ -51,7 +51,7 @@ def model_config(model: VideoResNet, labels: Optional[Sequence[str]] = None,
     elif model.pretrained_cfg.get('label_names') and len(model.pretrained_cfg['label_names']) == model.num_classes:
         labels = list(model.pretrained_cfg['label_names'])
     cfg = filter_pretrained_cfg(model.pretrained_cfg, remove_source=True)
-    for key in ('architecture', 'tag', 'state_dict', 'label_names', 'notes'):
+    for key in ('architecture', 'tag', 'state_dict', 'label_names', 'notes', 'custom_load', 'video_trained'):
         cfg.pop(key, None)
     cfg['num_classes'] = model.num_classes
     cfg['notes'] = (f'video checkpoint saved by csst-zoo {__version__}',)
@@ -67,15 +67,21 @@ def model_config(model: VideoResNet, labels: Optional[Sequence[str]] = None,
     )
     if labels is not None:
         config['label_names'] = labels
+    release = mmaction2.release_of(f'{config["architecture"]}.{model.pretrained_cfg.get("tag")}')
+    if converted_from is None and release is not None and not release.inflated:  # a model of a tag, as published
+        converted_from = dict(repository=mmaction2.REPOSITORY, file=release.filename, release=release.tag)
     if converted_from is not None:
         config['converted_from'] = dict(converted_from)
     return config
 
 
-def _release(family, origin: Optional[dict]):
-    """The authors' published checkpoint a converted checkpoint came from, if it is a known one."""
+def _release(family, origin: Optional[dict], arch: str):
+    """(the published checkpoint a converted checkpoint came from, if it is a known one, and who
+    published it)."""
+    if origin and origin.get('repository') == mmaction2.REPOSITORY:
+        return mmaction2.release_of(f'{arch}.{origin.get("release")}'), "OpenMMLab's mmaction2"
     releases = family.official.releases if origin and family.official else ()
-    return next((r for r in releases if r.id == origin.get('release')), None)
+    return next((r for r in releases if r.id == origin.get('release')), None), "the method's authors"
 
 
 def model_card(config: dict, repo_id: Optional[str] = None, dataset: Optional[str] = None,
@@ -91,9 +97,9 @@ def model_card(config: dict, repo_id: Optional[str] = None, dataset: Optional[st
     size, resize = eval_sizes(cfg)
     family = model.family
     origin = config.get('converted_from')
-    release = _release(family, origin)
+    release, who = _release(family, origin, arch)
     if release:
-        who, data_id, data_name, views = "the method's authors", release.dataset, release.dataset_name, release.views
+        data_id, data_name, views = release.dataset, release.dataset_name, release.views
         reported = {k: v for k, v in (('top1', release.top1), ('top5', release.top5)) if v is not None}
     else:
         who, data_id, data_name = 'the paper', 'something-something-v1', 'Something-Something V1'
@@ -114,9 +120,8 @@ def model_card(config: dict, repo_id: Optional[str] = None, dataset: Optional[st
     else:
         results = f'{who.capitalize()} reports no result for this configuration, and none was measured for this card.'
     if origin:
-        results = (f"Converted by `csst-zoo convert` from the authors' checkpoint `{origin['file']}` "
-                   f"(github.com/{origin['repository']}); the conversion reproduces the official code's logits. "
-                   + results)
+        results = (f"Converted by csst-zoo from the checkpoint `{origin['file']}` of github.com/{origin['repository']}; "
+                   "the conversion reproduces the logits of that repository's own code. " + results)
     labels = config.get('label_names')
     label_text = (f'names in `config.json` (`model.pretrained_cfg["label_names"]`), e.g. '
                   f'{", ".join(repr(n) for n in labels[:3])}' if labels else 'no class names were saved')

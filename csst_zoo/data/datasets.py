@@ -24,9 +24,9 @@ from torchvision.io import ImageReadMode, decode_jpeg
 
 from .._checks import check_positive_int
 from .readers import FRAME_SUFFIXES, VIDEO_SUFFIXES, FrameFolder, VideoReadError, open_video
-from .sampling import segment_indices
+from .sampling import SAMPLINGS, clip_indices
 
-__all__ = ['VideoDataset', 'EncodedClip', 'collate_clips', 'decode_clips', 'SyntheticClips', 'read_dataset',
+__all__ = ['VideoDataset', 'sampling_args', 'EncodedClip', 'collate_clips', 'decode_clips', 'SyntheticClips', 'read_dataset',
            'DATASETS', 'SPLITS', 'SYNTHETIC']
 
 _logger = logging.getLogger(__name__)
@@ -195,8 +195,16 @@ def collate_clips(batch):
     return default_collate(batch)
 
 
+def sampling_args(cfg: dict) -> dict:
+    """How a model samples frames (``VideoDataset``'s ``sampling`` and ``frame_interval``), from its
+    ``pretrained_cfg``: TSN segments unless it says otherwise."""
+    return dict(sampling=cfg.get('sampling') or 'segments', frame_interval=cfg.get('frame_interval') or 1)
+
+
 class VideoDataset(Dataset):
-    """Samples ``num_segments`` frames per clip (TSN) from each video and transforms them.
+    """Samples ``num_segments`` frames per clip from each video and transforms them: one from each of
+    ``num_segments`` equal segments (``sampling='segments'``, TSN), or ``num_segments`` frames
+    ``frame_interval`` apart (``'dense'``; see ``data.sampling``).
 
     Item ``i`` is ``(clip, label)``, ``clip`` float ``(V, C, T, H, W)`` with V = clips x crops
     views. A video that cannot be read or is shorter than ``num_segments`` frames raises
@@ -218,9 +226,14 @@ class VideoDataset(Dataset):
             clips: int = 1,
             skip_unreadable: bool = False,
             defer_decoding: bool = False,
+            sampling: str = 'segments',
+            frame_interval: int = 1,
     ):
         if not samples:
             raise ValueError('samples is empty')
+        if sampling not in SAMPLINGS:
+            raise ValueError(f'sampling must be one of {", ".join(SAMPLINGS)}, got {sampling!r}')
+        self.sampling, self.frame_interval = sampling, frame_interval
         self.samples, self.num_segments, self.transform = list(samples), num_segments, transform
         self.train, self.clips, self.skip_unreadable = train, clips, skip_unreadable
         self.defer_decoding = defer_decoding
@@ -232,7 +245,8 @@ class VideoDataset(Dataset):
         path, label = self.samples[i]
         video = open_video(path)
         try:
-            indices = segment_indices(video.num_frames, self.num_segments, self.train, self.clips)
+            indices = clip_indices(video.num_frames, self.num_segments, self.train, self.clips, self.sampling,
+                                   self.frame_interval)
         except ValueError as e:
             raise VideoReadError(f'video {video.path}: {e}') from None
         # Only training draws (evaluation's transforms are fixed): drawing in the main process,

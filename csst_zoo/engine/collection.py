@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .._checks import check_positive_int
-from ..data import VideoDataset, eval_transform
+from ..data import VideoDataset, eval_transform, sampling_args
 from ..data.readers import FRAME_SUFFIXES, VIDEO_SUFFIXES
 from .inference import class_names, view_logits
 from .train import weights_digest
@@ -164,7 +164,7 @@ def predict_videos(
         raise ValueError(f'workers must be a whole number >= 0 (0 loads in this process), got {workers!r}')
     cfg = model.pretrained_cfg
     dataset = VideoDataset([(v, 0) for v in videos], cfg['input_size'][1], eval_transform(cfg, crops), train=False,
-                           clips=clips) if videos else None
+                           clips=clips, **sampling_args(cfg)) if videos else None
     return _predictions(model, videos, dataset, topk, batch_size, workers, amp, memory_format)
 
 

@@ -1,17 +1,32 @@
 """Classifying one video, and how the views of a video are combined."""
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 
-from ..data import VideoDataset, eval_transform
+from ..data import VideoDataset, eval_transform, sampling_args
 
-__all__ = ['amp_dtype', 'class_names', 'clip_memory_format', 'inference_device', 'predict_video', 'view_logits']
+__all__ = ['amp_dtype', 'class_names', 'clip_memory_format', 'inference_device', 'predict_video', 'untrained_notice',
+           'view_logits']
+
+# A video-trained model to name where a model has never seen a video (csst-zoo models lists them all).
+EXAMPLE_TAG = 'tsm_resnet50.k400_mmaction2_8f'
 
 
 def class_names(model) -> List[str]:
     """The names of ``model``'s classes: the checkpoint's ``label_names`` where it has them, else
     each class's index as text."""
     return list(model.pretrained_cfg.get('label_names') or map(str, range(model.num_classes)))
+
+
+def untrained_notice(model) -> Optional[str]:
+    """One line saying that ``model`` has never been trained on video (random or ImageNet weights,
+    so its classes mean nothing for actions), naming what to use instead; None for a model that has."""
+    if model.pretrained_cfg.get('video_trained'):
+        return None
+    arch = model.pretrained_cfg.get('architecture') or type(model).__name__
+    return (f'note: {arch} holds no video-trained weights (random or ImageNet-inflated, its {model.num_classes} '
+            f'classes untrained on actions), so its answers are noise; use a video-trained tag such as '
+            f'{EXAMPLE_TAG} (csst-zoo models lists them), or --checkpoint, hf-hub: or local-dir: with trained weights')
 
 
 def inference_device() -> torch.device:
@@ -55,7 +70,8 @@ def predict_video(model, path, clips: int = 1, crops: int = 1, topk: int = 5, am
     model in that format too), then the softmax. Class names are ``class_names(model)``."""
     model.eval()
     cfg = model.pretrained_cfg
-    dataset = VideoDataset([(path, 0)], cfg['input_size'][1], eval_transform(cfg, crops), train=False, clips=clips)
+    dataset = VideoDataset([(path, 0)], cfg['input_size'][1], eval_transform(cfg, crops), train=False, clips=clips,
+                           **sampling_args(cfg))
     views = dataset.load(0)
     device = next(model.parameters()).device
     probs = view_logits(model, views[None].to(device), memory_format, amp)[0].float().softmax(dim=0)

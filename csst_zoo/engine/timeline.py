@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from .._checks import check_positive_int
 from .._io import staged_files, write_atomic
-from ..data import FrameFolder, VideoFile, eval_transform, open_video, segment_indices
+from ..data import FrameFolder, VideoFile, clip_indices, eval_transform, open_video, sampling_args
 from .inference import class_names, view_logits
 
 __all__ = ['Span', 'Timeline', 'parse_span', 'window_bounds', 'predict_timeline', 'check_outputs']
@@ -202,8 +202,8 @@ def predict_timeline(
     ``open_video``) in windows of length ``window`` every ``stride`` (seconds, or frames as
     ``'16f'``; see :func:`window_bounds`).
 
-    Each window is sampled as in evaluation (the centre frame of each of the model's T segments,
-    centre crop). The file is decoded once, front to back; a decoded frame is kept, resized and
+    Each window is sampled as in evaluation, by the model's sampling (the centre frame of each of
+    its T segments, or its dense clip in the window's middle), centre crop. The file is decoded once, front to back; a decoded frame is kept, resized and
     cropped, only until the last window that uses it has run, so memory does not grow with the
     video's length. Windows go through the model ``batch_size`` at a time (under autocast with
     ``amp``, in ``memory_format``: put the model in it too).
@@ -224,14 +224,16 @@ def predict_timeline(
         raise ValueError(f'window {window} holds {short[0][1] - short[0][0]} frames of {reader.path} at '
                          f'[{short[0][0]}, {short[0][1]}), fewer than the {num_frames} the model samples: '
                          'use a longer window')
-    picks = [segment_indices(b - a, num_frames, train=False)[0] + a for a, b in bounds]
+    sampling = sampling_args(model.pretrained_cfg)
+    picks = [clip_indices(b - a, num_frames, False, 1, **sampling)[0] + a for a, b in bounds]
     transform = eval_transform(model.pretrained_cfg)
     (spatial,) = transform.spatial
     model.eval()
     device = next(model.parameters()).device
 
     kept, batch, probs = {}, [], [None] * len(bounds)
-    pending = deque(sorted(range(len(bounds)), key=lambda w: (int(picks[w][-1]), w)))
+    # a dense clip that wraps around its window's end is not in order: its last frame is its largest
+    pending = deque(sorted(range(len(bounds)), key=lambda w: (int(picks[w].max()), w)))
 
     def run(items):
         clips = transform.normalize(torch.stack([clip for _, clip in items]))
@@ -244,13 +246,13 @@ def predict_timeline(
     wanted = sorted(set(torch.cat(picks).tolist()))
     for i, frame in reader.decode(wanted, short_side=transform.short_side):
         kept[i] = spatial(frame[None, None])[0, 0]
-        while pending and int(picks[pending[0]][-1]) <= i:
+        while pending and int(picks[pending[0]].max()) <= i:
             w = pending.popleft()
             batch.append((w, torch.stack([kept[j] for j in picks[w].tolist()])))
             if len(batch) == batch_size:
                 run(batch)
                 batch = []
-        first_needed = min((int(picks[w][0]) for w in pending), default=math.inf)
+        first_needed = min((int(picks[w].min()) for w in pending), default=math.inf)
         for j in [j for j in kept if j < first_needed]:
             del kept[j]
     if batch:

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from .._io import staged_files
 from ..data import (
     SYNTHETIC, SyntheticClips, VideoDataset, collate_clips, decode_clips, eval_transform, mirrored_classes,
-    read_dataset, train_transform)
+    read_dataset, sampling_args, train_transform)
 from ..hub import save_pretrained
 from ..models import create_model
 from .inference import amp_dtype, clip_memory_format, view_logits
@@ -79,6 +79,8 @@ class TrainConfig:
     model_kwargs: Dict = dataclasses.field(default_factory=dict)
     synthetic_clips: int = 512  # clips per epoch of --dataset synthetic
     decode_on_device: bool = False  # JPEG frames decoded and transformed on the training device, not in the workers
+    sampling: Optional[str] = None  # 'segments' (TSN) or 'dense' (num_frames frames frame_interval apart); default: the model's
+    frame_interval: Optional[int] = None  # of dense sampling; default: the model's
 
 
 class Distributed:
@@ -229,7 +231,8 @@ def training_set(cfg: TrainConfig, samples, class_names, model_cfg: Dict) -> Dat
         return SyntheticClips(cfg.synthetic_clips, len(class_names), model_cfg['input_size'], seed=cfg.seed)
     flip = cfg.flip if cfg.flip is not None else cfg.dataset != 'jester'
     transform = train_transform(model_cfg, flip=flip, keep_unflipped=mirrored_classes(class_names))
-    return VideoDataset(samples, cfg.num_frames, transform, train=True, defer_decoding=cfg.decode_on_device)
+    return VideoDataset(samples, cfg.num_frames, transform, train=True, defer_decoding=cfg.decode_on_device,
+                        **sampling_args(model_cfg))
 
 
 def fit(cfg: TrainConfig) -> Dict:
@@ -266,9 +269,12 @@ def _fit(cfg: TrainConfig) -> Dict:
                                                 input_size=(3, cfg.num_frames, cfg.size, cfg.size))
     model = create_model(cfg.model, pretrained=cfg.pretrained, num_classes=len(class_names),
                          num_frames=cfg.num_frames, drop_rate=cfg.drop_rate, **kwargs)
+    # the sampling trained with is the checkpoint's: eval, predict and the demo follow it
+    model.pretrained_cfg.update({k: v for k, v in (('sampling', cfg.sampling), ('frame_interval', cfg.frame_interval))
+                                 if v is not None})
     train_set = training_set(cfg, train_samples, class_names, model.pretrained_cfg)
     val_set = VideoDataset(val_samples, cfg.num_frames, eval_transform(model.pretrained_cfg), train=False,
-                           defer_decoding=cfg.decode_on_device) if val_samples else None
+                           defer_decoding=cfg.decode_on_device, **sampling_args(model.pretrained_cfg)) if val_samples else None
 
     memory_format = clip_memory_format(cfg.channels_last)
     model.to(ddp.device, memory_format=memory_format)

@@ -15,7 +15,13 @@ from timm.models._builder import pretrained_cfg_for_features, resolve_pretrained
 
 from ..inflate import check_state_dict, inflate_state_dict, is_video_state_dict
 
-__all__ = ['build_video_model', 'load_checkpoint']
+__all__ = ['VIDEO_CFG_FIELDS', 'build_video_model', 'load_checkpoint', 'split_video_cfg']
+
+# What a video model's cfg says beyond timm's PretrainedCfg fields: how it samples frames
+# ('segments': one from each of T equal segments, as TSN; 'dense': T frames frame_interval apart),
+# the test views of its published figure, and whether its weights (head included) were trained
+# on video: False for random or ImageNet weights, whose answers mean nothing for actions.
+VIDEO_CFG_FIELDS = ('sampling', 'frame_interval', 'test_views', 'video_trained')
 
 
 _FEATURE_CLASSES = {None: FeatureListNet, 'list': FeatureListNet, 'dict': FeatureDictNet, 'fx': FeatureGraphNet}
@@ -29,6 +35,14 @@ def _describe_source(cfg: Dict[str, Any]) -> str:
     sources = [f'Hugging Face Hub id {cfg["hf_hub_id"]!r}'] if cfg.get('hf_hub_id') else []
     sources += [f'url {cfg["url"]!r}'] if cfg.get('url') else []
     return ' / '.join(sources) or 'no source'
+
+
+def split_video_cfg(cfg):
+    """(timm's fields, the video fields) of a cfg dict; anything else passes through."""
+    if not isinstance(cfg, dict):
+        return cfg, {}
+    return ({k: v for k, v in cfg.items() if k not in VIDEO_CFG_FIELDS},
+            {k: v for k, v in cfg.items() if k in VIDEO_CFG_FIELDS})
 
 
 def build_video_model(
@@ -46,7 +60,17 @@ def build_video_model(
 ):
     if feature_cls not in _FEATURE_CLASSES:
         raise ValueError(f'feature_cls must be one of {sorted(_FEATURE_CLASSES, key=str)}, got {feature_cls!r}')
+    from ..mmaction2 import release_of
+    pretrained_cfg, video_cfg = split_video_cfg(pretrained_cfg)
+    pretrained_cfg_overlay, video_overlay = split_video_cfg(pretrained_cfg_overlay)
     cfg = resolve_pretrained_cfg(variant, pretrained_cfg, pretrained_cfg_overlay).to_dict()
+    release = release_of(f'{variant}.{cfg.get("tag")}')
+    if release and (pretrained_cfg_overlay or {}).get('custom_load') is None:
+        # timm resets custom_load when a file or url is given; for an mmaction2 tag that is a local
+        # copy or mirror of the published file, in the same format
+        cfg['custom_load'] = 'mmaction2'
+    cfg.update({'sampling': 'segments', 'frame_interval': 1, **(release.video_cfg() if release else {}),
+                **video_cfg, **video_overlay})
     if cfg.get('num_classes') is not None and cfg['num_classes'] >= 0:
         kwargs.setdefault('num_classes', cfg['num_classes'])
     source_chans = cfg['input_size'][0]
@@ -59,16 +83,18 @@ def build_video_model(
     cfg['pool_size'] = (t, *cfg['pool_size'][-2:])
     if cfg.get('label_names') and len(cfg['label_names']) != model.num_classes:
         cfg.pop('label_names')  # a new head: the checkpoint's class names are not its classes
+    load_cfg = cfg
+    cfg = {k: v for k, v in cfg.items() if k != 'state_dict'}  # the model's cfg describes weights, holds none
     model.pretrained_cfg = model.default_cfg = cfg
     model.pretrained_model_args = pretrained_model_args or {}  # as timm: the checkpoint's own build arguments
 
     if pretrained:
         # timm drops the classifier when num_classes differs from the cfg's. That is right for
         # ImageNet weights; a video checkpoint's classifier is kept whenever it fits the model.
-        classifier = {}
+        classifier, loaded = {}, {}
 
         def filter_fn(state_dict, model):
-            video = is_video_state_dict(state_dict, model)
+            video = loaded['video'] = is_video_state_dict(state_dict, model)
             state_dict = inflate_state_dict(state_dict, model)
             if video:
                 target = model.get_classifier().state_dict()
@@ -77,13 +103,20 @@ def build_video_model(
                     classifier.update(head)
             return state_dict
         try:
+            if cfg.get('custom_load') == 'mmaction2' and load_cfg.get('state_dict') is None:
+                # an mmaction2 recognizer: fetched (sha256-checked), read without running code, renamed
+                # to a 2D ResNet state dict, then loaded as any 2D ResNet is (below)
+                from ..mmaction2 import download_release, recognizer_state_dict
+                path = cfg.get('file') or download_release(cfg['url'], cache_dir)
+                load_cfg = dict(cfg, state_dict=recognizer_state_dict(path)[2])
             load_pretrained(
-                model, cfg, num_classes=model.num_classes, in_chans=model.in_chans,
+                model, load_cfg, num_classes=model.num_classes, in_chans=model.in_chans,
                 filter_fn=filter_fn, strict=True, cache_dir=cache_dir)
             if classifier:
                 model.get_classifier().load_state_dict(classifier)
+            cfg.setdefault('video_trained', loaded.get('video', False))
         except ValueError:
-            raise  # a checkpoint that does not fit: the message names the key
+            raise  # a checkpoint that does not fit, or a download that is not the published file: it says which
         except Exception as e:
             raise RuntimeError(
                 f'could not load pretrained weights for {variant} from {_describe_source(cfg)}: '
@@ -91,6 +124,8 @@ def build_video_model(
                 f'create_model({variant!r}, pretrained=True, pretrained_cfg_overlay=dict(file="PATH")) '
                 f'or create_model({variant!r}, checkpoint_path="PATH").') from e
 
+    # random weights never are, nor a new head on trained ones
+    cfg['video_trained'] = bool(pretrained and cfg.get('video_trained') and model.num_classes == cfg.get('num_classes'))
     if features_only:
         model = _FEATURE_CLASSES[feature_cls](model, out_indices=out_indices)
         model.pretrained_cfg = model.default_cfg = pretrained_cfg_for_features(cfg)
@@ -115,3 +150,5 @@ def load_checkpoint(model, checkpoint_path) -> None:
         target = model.state_dict()
         state_dict = {k: v for k, v in state_dict.items() if k in target and v.shape == target[k].shape}
     model.load_state_dict(state_dict, strict=video)
+    if video:
+        model.pretrained_cfg['video_trained'] = True

@@ -25,6 +25,15 @@ def is_model(name: str) -> bool:
     return split_model_name_tag(name)[0] in list_models()
 
 
+def create_named_model(name: str, checkpoint_path=None, **kwargs):
+    """``create_model`` as the command line and the demo page take a name: a name with a pretrained
+    tag (``tsm_resnet50.k400_mmaction2_8f``) comes with its weights (downloaded at first use), as a
+    checkpoint (``hf-hub:``, ``local-dir:``) does; a bare name has random weights."""
+    source, arch = parse_model_name(name)
+    pretrained = True if not source and split_model_name_tag(arch)[1] else None
+    return create_model(name, pretrained=pretrained, checkpoint_path=checkpoint_path, **kwargs)
+
+
 def create_model(
         name: str,
         pretrained: Optional[bool] = None,
@@ -60,6 +69,10 @@ def create_model(
         close = difflib.get_close_matches(split_model_name_tag(arch)[0], list_models(), n=3, cutoff=0.5)
         hint = f' Did you mean {", ".join(repr(c) for c in close)}?' if close else ''
         raise ValueError(f'unknown model name {name!r}: see csst_zoo.list_models().{hint}')
+    elif split_model_name_tag(arch)[1] and arch not in list_models(pretrained=True):
+        tags = list_models(f'{split_model_name_tag(arch)[0]}.*', pretrained=True)
+        raise ValueError(f'unknown pretrained tag in {name!r}; the tags of this model: {", ".join(tags)} '
+                         "(csst-zoo models lists them all)")
     model = timm.create_model(name, pretrained=bool(pretrained), **kwargs)
     if checkpoint_path:
         load_checkpoint(model, checkpoint_path)

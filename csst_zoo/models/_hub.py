@@ -12,6 +12,8 @@ from typing import Any, Dict, Optional, Tuple
 from timm.models import PretrainedCfg
 from timm.models._hub import hf_split
 
+from ._builder import VIDEO_CFG_FIELDS
+
 __all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'check_safetensors', 'read_config', 'resolve_checkpoint']
 
 CONFIG_NAME = 'config.json'
@@ -114,7 +116,8 @@ def resolve_checkpoint(
         raise ValueError(f"checkpoint source must be 'hf-hub' or 'local-dir', got {source!r}")
     config = read_config(config_file, known_architectures)
     check_safetensors(weights)
-    cfg = {k: v for k, v in config.get('pretrained_cfg', {}).items() if k in _CFG_FIELDS}
+    cfg = {k: v for k, v in config.get('pretrained_cfg', {}).items() if k in _CFG_FIELDS or k in VIDEO_CFG_FIELDS}
+    cfg['video_trained'] = True  # a saved video checkpoint: trained, fine-tuned or converted weights
     # source 'file': timm's loader takes the checked local file (its 'hf-hub' source would fetch
     # again, without the revision and local_files_only given here).
     cfg.update(extra, source='file', file=str(weights), architecture=config['architecture'])

@@ -15,6 +15,7 @@ from torch import nn
 from timm.models import register_model, generate_default_cfgs, get_pretrained_cfg
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
+from .. import mmaction2
 from .._checks import check_positive_int
 from ..families import FAMILIES, family_arguments, get_family
 from ..layers import C2DConv, FrameBatchNorm, FrameConv, FrameMaxPool, GlobalPool3d
@@ -233,8 +234,10 @@ _DEPTHS = {
     101: (dict(block=VideoBottleneck, layers=(3, 4, 23, 3)), 'resnet101.tv_in1k'),
 }
 default_cfgs = generate_default_cfgs({
-    f'{name}_resnet{depth}.tv_in1k': _cfg(_DEPTHS[depth][1], family)
-    for name, family in FAMILIES.items() for depth in family.depths
+    **{f'{name}_resnet{depth}.tv_in1k': _cfg(_DEPTHS[depth][1], family)
+       for name, family in FAMILIES.items() for depth in family.depths},
+    # video-trained weights by name: mmaction2's released recognizers (csst_zoo.mmaction2)
+    **{name: dict(cfg, paper_name=FAMILIES[name.split('_')[0]].paper) for name, cfg in mmaction2.pretrained_cfgs().items()},
 })
 
 
