@@ -1,6 +1,8 @@
-"""torch.hub entry points: one per csst-zoo model, generated from the registry.
+"""torch.hub entry points: one per csst-zoo model and one per set of weights (``name.tag``),
+generated from the registry.
 
     torch.hub.load('org/csst', 'csst_resnet50', pretrained=True, num_classes=174)
+    torch.hub.load('org/csst', 'tsm_resnet50.k400_mmaction2_8f', pretrained=True)  # Kinetics-400, 400 classes
     torch.hub.load('/path/to/clone', 'csst_resnet50', source='local')   # no network, no rate limit
 """
 import csst_zoo as _csst_zoo
@@ -27,5 +29,6 @@ def _make_entrypoint(name):
     return entrypoint
 
 
-for _name in _csst_zoo.list_models():
+# torch.hub.list lists, and torch.hub.load finds with getattr, the tagged names too
+for _name in _csst_zoo.list_models() + _csst_zoo.list_models(pretrained=True):
     globals()[_name] = _make_entrypoint(_name)

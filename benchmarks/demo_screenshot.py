@@ -64,6 +64,7 @@ def scene_classifier(scenes: dict, frames: int = 4, size: int = 32):
     model.eval()
     with torch.no_grad():
         assert (model(clips).argmax(1) == labels).all()
+    model.pretrained_cfg['video_trained'] = True  # trained here, on clips: the page need not warn
     return model
 
 

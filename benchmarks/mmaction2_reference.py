@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _random_weights import randomise
+
 # (config under mmaction/.mim/configs/recognition, released file's date-hash): one of each family
 RECOGNIZERS = (
     ('tsn/tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb', '20220906-2692d16c'),
@@ -29,25 +31,6 @@ RECOGNIZERS = (
 # SampleFrames(clip_len, frame_interval, num_clips) in test mode, on videos of these lengths
 SAMPLERS = ((1, 1, 8), (1, 1, 16), (8, 8, 10), (16, 4, 10), (8, 8, 1))
 LENGTHS = (8, 30, 37, 100, 301)
-
-
-def randomise(model: torch.nn.Module) -> None:
-    """Random BatchNorm statistics and affines and a classifier of std 0.05; the convs keep their
-    (Kaiming) init and TAM's linear layers a small one, so activations and logits stay of order 1."""
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            if not t.is_floating_point():
-                continue
-            if 'fc_cls' in name:
-                t.normal_(0, 0.05)
-            elif name.endswith('running_var'):
-                t.uniform_(0.5, 1.5)
-            elif name.endswith('running_mean') or (name.endswith('bias') and t.ndim == 1):
-                t.uniform_(-0.1, 0.1)
-            elif name.endswith('weight') and t.ndim == 1:
-                t.uniform_(0.5, 1.0)
-            elif t.ndim == 4 and t.abs().max() == 0:
-                t.normal_(0, 0.01)
 
 
 def reference_logits(model, cfg, frames: np.ndarray, clip_len: int) -> list:

@@ -39,6 +39,7 @@ from csst_zoo.convert import convert_checkpoint
 from csst_zoo.data import clip_indices, eval_transform
 from csst_zoo.mmaction2 import convert_recognizer
 from _measure import command_line, device_name
+from _random_weights import randomise
 
 
 @contextlib.contextmanager
@@ -65,24 +66,6 @@ def no_imagenet_download():
     finally:
         for name, build in saved.items():
             setattr(torchvision.models, name, build)
-
-
-def randomise(model: torch.nn.Module) -> None:
-    """Non-trivial BatchNorm statistics and affines, and a classifier of std 0.05 (the official init
-    leaves BN at identity and new_fc at std 0.001); the convs keep their random (Kaiming) init, so
-    the activations, and the logits, stay of order 1."""
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            if not t.is_floating_point():
-                continue
-            if 'new_fc' in name:
-                t.normal_(0, 0.05)
-            elif name.endswith('running_var'):
-                t.uniform_(0.5, 1.5)
-            elif name.endswith('running_mean') or (name.endswith('bias') and t.ndim == 1):
-                t.uniform_(-0.1, 0.1)
-            elif name.endswith('weight') and t.ndim == 1:
-                t.uniform_(0.5, 1.0)
 
 
 class SegmentMean(torch.nn.Module):

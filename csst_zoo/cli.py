@@ -4,6 +4,7 @@ import ctypes
 import dataclasses
 import json
 import os
+import shlex
 import sys
 
 from timm.utils import ParseKwargs
@@ -84,14 +85,37 @@ def convert_command(args) -> None:
           f"load it with csst_zoo.create_model('local-dir:{args.output}')")
 
 
-def _views(text: str):
+PROTOCOL = 'protocol'  # eval --views: those of the checkpoint's published figure
+
+
+def _views(text: str, protocol: bool = False):
+    if protocol and text.lower() == PROTOCOL:
+        return PROTOCOL
     try:
         clips, crops = (int(v) for v in text.lower().split('x'))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"views are CLIPSxCROPS, e.g. 1x1 or 2x3, got {text!r}") from None
-    if clips < 1 or crops not in (1, 3):
-        raise argparse.ArgumentTypeError(f'views: clips >= 1 and crops 1 or 3, got {text!r}')
+        raise argparse.ArgumentTypeError(f"views are CLIPSxCROPS, e.g. 1x1 or 2x3"
+                                         f"{' or protocol' if protocol else ''}, got {text!r}") from None
+    if clips < 1 or crops not in (1, 3, 10):
+        raise argparse.ArgumentTypeError(f'views: clips >= 1 and crops 1, 3 or 10, got {text!r}')
     return clips, crops
+
+
+def _eval_views(text: str):
+    return _views(text, protocol=True)
+
+
+def _protocol_views(model, views):
+    """(clips, crops, protocol) of --views: CLIPSxCROPS as given, or 'protocol': the views and sizes of
+    the test behind the checkpoint's published figure."""
+    if views != PROTOCOL:
+        return (*views, False)
+    test = model.pretrained_cfg.get('test_views')
+    if not test:
+        raise ValueError(f"--views protocol: {model.pretrained_cfg.get('architecture')} comes with no published "
+                         'test protocol (only the mmaction2 tags do: csst-zoo models); give CLIPSxCROPS, e.g. 1x1 '
+                         'or 2x3')
+    return test['clips'], test['crops'], True
 
 
 def train_command(args) -> None:
@@ -138,10 +162,10 @@ def eval_command(args) -> None:
     if len(names) != model.num_classes:
         raise ValueError(f'the data set has {len(names)} classes, the model {model.num_classes}: '
                          f'pass the trained checkpoint (or --num-classes {len(names)})')
-    clips, crops = args.views
+    clips, crops, protocol = _protocol_views(model, args.views)
     cfg = model.pretrained_cfg
-    dataset = VideoDataset(samples, cfg['input_size'][1], eval_transform(cfg, crops), train=False, clips=clips,
-                           **sampling_args(cfg))
+    dataset = VideoDataset(samples, cfg['input_size'][1], eval_transform(cfg, crops, protocol), train=False,
+                           clips=clips, **sampling_args(cfg))
     model, memory_format = _model_for_inference(model, args)
     metrics = evaluate(model, dataset, len(names), args.batch_size, args.workers, amp=args.amp,
                        progress=not args.no_progress, memory_format=memory_format)
@@ -269,6 +293,19 @@ def demo_command(args) -> None:
     launch(app, args.host, args.port)
 
 
+def models_command(args) -> None:
+    from .models._table import weights_table
+    table = weights_table(args.pattern, markdown=args.markdown or bool(args.output))
+    if table.count('\n') < 2:
+        raise ValueError(f'no model matches {args.pattern!r}; a pattern is fnmatch-style, e.g. "tsm_*" or "*k400*"')
+    if args.output:
+        command = 'csst-zoo models' + (f' {shlex.quote(args.pattern)}' if args.pattern else '') + f' -o {args.output}'
+        write_atomic(args.output, f'`{command}`: every model of csst-zoo and the weights it can load by name.\n\n'
+                                  + table)
+    else:
+        sys.stdout.write(table)
+
+
 def space_command(args) -> None:
     from .demo import write_space
     folder = write_space(args.output, args.model, requirement=args.requirement, title=args.title)
@@ -378,7 +415,9 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument('--dataset', required=True, choices=sorted(DATASETS))
     v.add_argument('--data-root', required=True)
     v.add_argument('--split', default='validation', choices=SPLITS)
-    v.add_argument('--views', type=_views, default=(1, 1), help='CLIPSxCROPS: 1x1 (default) or 2x3 (the paper)')
+    v.add_argument('--views', type=_eval_views, default=(1, 1),
+                   help="CLIPSxCROPS: 1x1 (default), 2x3 (the paper), 1x10 (ten crops); or 'protocol': the views, "
+                        "sizes and view averaging of the checkpoint's published figure (the mmaction2 tags)")
     v.add_argument('--batch-size', type=int, default=8)
     v.add_argument('--workers', type=int, default=4)
     _inference_arguments(v)
@@ -423,6 +462,16 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument('--stride', default='1s', help='start a timeline window every STRIDE (same unit as --window)')
     d.add_argument('--max-upload-mb', type=float, default=100, help='largest video the page accepts, in MB')
     d.set_defaults(run=demo_command)
+
+    m = sub.add_parser('models', help='list every model and its weights: data set, frames, published top-1, source, '
+                                      'license',
+                       description='One row per name.tag: what the weights were trained on, how the model samples '
+                                   'frames (T segments, or T frames every N), the accuracy its publisher reports with '
+                                   'the test protocol, where the weights come from and their license.')
+    m.add_argument('pattern', nargs='?', default='', help='fnmatch pattern, e.g. "tsm_*" or "*k400*"')
+    m.add_argument('--markdown', action='store_true', help='a markdown table instead of aligned text')
+    m.add_argument('-o', '--output', help='write the markdown table here (atomically), as results/weights.md is')
+    m.set_defaults(run=models_command)
 
     s = sub.add_parser('space', help='write the files of a Hugging Face Space that runs the demo for a checkpoint',
                        description='Writes app.py, requirements.txt and README.md (sdk: gradio, models: REPO); '

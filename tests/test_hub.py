@@ -24,7 +24,14 @@ def hub_cache(tmp_path):
 
 
 def test_hub_list_is_the_registry(hub_cache):
-    assert sorted(torch.hub.list(hub_cache, trust_repo=True)) == sorted(csst_zoo.list_models())
+    assert sorted(torch.hub.list(hub_cache, trust_repo=True)) == sorted(
+        csst_zoo.list_models() + csst_zoo.list_models(pretrained=True))
+
+
+def test_hub_load_takes_a_tag(hub_cache):
+    model = torch.hub.load(REPO, 'tsm_resnet50.k400_mmaction2_8f', source='local', pretrained=False)
+    assert model.pretrained_cfg['tag'] == 'k400_mmaction2_8f' and model.num_classes == 400
+    assert 'Kinetics-400: top-1 73.18%' in torch.hub.help(hub_cache, 'tsm_resnet50.k400_mmaction2_8f', trust_repo=True)
 
 
 def test_hub_help_shows_the_docstring(hub_cache):

@@ -170,6 +170,8 @@ def test_every_release_is_a_listed_tag_named_by_its_data():
         assert re.search(r'_\d{8}-[0-9a-f]{8}\.pth$', release.url)
     names = [r.name for r in mmaction2.RELEASES]
     assert len(names) == len(set(names))
+    import timm
+    assert set(timm.list_pretrained('*mmaction2*')) == set(names)
     # timm's default tag of a name stays the ImageNet one
     assert csst_zoo.create_model('tsm_resnet50').pretrained_cfg['tag'] == 'tv_in1k'
 
@@ -308,3 +310,70 @@ def to_mmaction2_converted(num_classes):
     """A 2D timm-layout ResNet50 state dict, as ``recognizer_state_dict`` returns one."""
     import timm
     return timm.create_model('resnet50', num_classes=num_classes).state_dict()
+
+
+def test_ten_crop_and_protocol_sizes():
+    from csst_zoo.data import eval_transform
+    from csst_zoo.data.transforms import TenCrop
+    clip = torch.arange(40 * 50, dtype=torch.uint8).reshape(1, 1, 1, 40, 50).expand(1, 2, 3, 40, 50)
+    out = TenCrop(40, 20)(clip)
+    assert out.shape == (10, 2, 3, 20, 20)
+    torch.testing.assert_close(out[4], clip[0, :, :, 10:30, 15:35])            # the centre
+    torch.testing.assert_close(out[8], out[3].flip(-1))                         # the mirrored bottom right
+    cfg = csst_zoo.create_model('tam_resnet50.sthv1_mmaction2_8f').pretrained_cfg
+    assert [type(op).__name__ for op in eval_transform(cfg, 3, protocol=True).spatial] == ['ThreeCrop']
+    assert eval_transform(cfg, 3, protocol=True).spatial[0].size == 256 and eval_transform(cfg, 3).spatial[0].size == 224
+
+
+def test_softmax_joined_views_follow_the_checkpoint():
+    from csst_zoo.engine.inference import view_logits
+    logits = torch.tensor([[2.0, 0.0, -1.0], [-1.0, 3.0, 0.0]])
+
+    class Fixed(torch.nn.Module):
+        pretrained_cfg = {}
+
+        def forward(self, x):
+            return logits
+    model = Fixed()
+    clips = torch.zeros(1, 2, 3, 1, 1, 1)
+    torch.testing.assert_close(view_logits(model, clips), logits.mean(0, keepdim=True))
+    model.pretrained_cfg = {'test_views': {'combine': 'softmax'}}
+    torch.testing.assert_close(view_logits(model, clips).softmax(-1), logits.softmax(-1).mean(0, keepdim=True))
+
+
+def test_eval_views_protocol(tmp_path, capsys):
+    from conftest import frames_of, write_frame_folder
+    for c in 'abc':
+        write_frame_folder(tmp_path / 'data' / c / 'v1', frames_of(12))
+    common = ['--dataset', 'folder', '--data-root', str(tmp_path / 'data'), '--workers', '0', '--no-progress',
+              '--num-classes', '3', '-o', str(tmp_path / 'eval.json')]
+    assert main(['eval', 'c2d_resnet18', '--views', 'protocol', *common]) == 2
+    assert '--views protocol: c2d_resnet18 comes with no published test protocol' in capsys.readouterr().err
+    assert main(['eval', 'c2d_resnet18', '--views', '1x10', *common]) == 0
+    assert '"views": "1x10"' in (tmp_path / 'eval.json').read_text()
+
+
+def test_models_table(capsys):
+    from csst_zoo.models._table import weights_table
+    assert main(['models', '*sthv1*']) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and out[2].startswith('tam_resnet50.sthv1_mmaction2_16f') and '50.95' in out[2]
+    text = (Path(__file__).resolve().parents[1] / 'results' / 'weights.md').read_text()
+    assert text.split('\n', 2)[2] == weights_table(markdown=True), 'results/weights.md is stale: csst-zoo models -o'
+    assert main(['models', 'nothing*']) == 2
+
+
+def test_cli_predict_takes_a_tag_and_names_its_classes(tmp_path, monkeypatch, capsys):
+    """A tag on the command line loads its weights: here from the cache, where a first download puts them."""
+    from conftest import frames_of, write_frame_folder
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+    release = mmaction2.release_of('tsm_resnet50.k400_mmaction2_8f')
+    cache = tmp_path / 'torch' / 'hub' / 'checkpoints'
+    cache.mkdir(parents=True)
+    save_mmaction2(random_model('tsm_resnet50', num_classes=400), cache / release.filename)
+    folder = write_frame_folder(tmp_path / 'video', frames_of(16))
+    assert main(['predict', release.name, str(folder)]) == 0
+    captured = capsys.readouterr()
+    rows = captured.out.splitlines()
+    assert len(rows) == 5 and all(row.split('%  ')[1] in mmaction2.label_names('k400') for row in rows)
+    assert 'no video-trained weights' not in captured.err

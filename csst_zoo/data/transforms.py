@@ -10,7 +10,7 @@ from typing import Iterable, Optional, Sequence
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-__all__ = ['MultiScaleCrop', 'RandomHorizontalFlip', 'ResizeCenterCrop', 'ThreeCrop', 'Normalize',
+__all__ = ['MultiScaleCrop', 'RandomHorizontalFlip', 'ResizeCenterCrop', 'ThreeCrop', 'TenCrop', 'Normalize',
            'ClipTransform', 'train_transform', 'eval_transform', 'eval_sizes', 'mirrored_classes']
 
 
@@ -50,8 +50,8 @@ class RandomHorizontalFlip:
         return TF.horizontal_flip(clip)
 
 
-class ResizeCenterCrop:
-    """Resize the short side to ``resize``, then the centre ``size`` x ``size`` crop."""
+class _ResizeThenCrop:
+    """Resize the short side to ``resize``, then ``size`` x ``size`` crops."""
 
     def __init__(self, resize: int, size: int):
         self.resize, self.size = resize, size
@@ -60,6 +60,10 @@ class ResizeCenterCrop:
     def short_side(self) -> int:
         """What this op first resizes the short side to (a reader can do it while decoding)."""
         return self.resize
+
+
+class ResizeCenterCrop(_ResizeThenCrop):
+    """Resize the short side to ``resize``, then the centre ``size`` x ``size`` crop."""
 
     def __call__(self, clip: torch.Tensor) -> torch.Tensor:
         return TF.center_crop(TF.resize(clip, [self.resize], antialias=True), [self.size, self.size])
@@ -86,6 +90,20 @@ class ThreeCrop:
         else:
             crops = [TF.crop(clip, y, (w - s) // 2, s, s) for y in (0, (h - s) // 2, h - s)]
         return torch.cat(crops)
+
+
+class TenCrop(_ResizeThenCrop):
+    """Resize the short side to ``resize``, then five ``size`` x ``size`` crops (the four corners
+    and the centre) and their mirror images: the ten views of TSN's and mmaction2's Kinetics test
+    (``TenCrop``). ``(V, T, C, H, W)`` -> ``(10 V, T, C, size, size)``."""
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        clip = TF.resize(clip, [self.resize], antialias=True)
+        h, w = clip.shape[-2:]
+        s = self.size
+        corners = [(0, 0), (0, w - s), (h - s, 0), (h - s, w - s), ((h - s) // 2, (w - s) // 2)]
+        crops = [TF.crop(clip, y, x, s, s) for y, x in corners]
+        return torch.cat(crops + [TF.horizontal_flip(c) for c in crops])
 
 
 class Normalize:
@@ -138,12 +156,20 @@ def train_transform(cfg: dict, flip: bool = True, keep_unflipped: Iterable[int] 
         RandomHorizontalFlip(0.5, keep_unflipped, generator) if flip else None)
 
 
-def eval_transform(cfg: dict, crops: int = 1):
-    """1 crop: resize to size / crop_pct (256 for 224) + centre crop; 3 crops: :class:`ThreeCrop`."""
-    if crops not in (1, 3):
-        raise ValueError(f'crops must be 1 (centre) or 3 (three crops), got {crops!r}')
+EVAL_CROPS = (1, 3, 10)
+
+
+def eval_transform(cfg: dict, crops: int = 1, protocol: bool = False):
+    """1 crop: resize to size / crop_pct (256 for 224) + centre crop; 3 crops: :class:`ThreeCrop`;
+    10 crops: :class:`TenCrop`. With ``protocol``, the sizes of the test behind a checkpoint's
+    published figure (``cfg['test_views']``: ``resize``, ``crop``) where it has one."""
+    if crops not in EVAL_CROPS:
+        raise ValueError(f'crops must be 1 (centre), 3 (three crops) or 10 (ten crops), got {crops!r}')
     size, resize = eval_sizes(cfg)
-    spatial = ResizeCenterCrop(resize, size) if crops == 1 else ThreeCrop(size)
+    if protocol and cfg.get('test_views'):
+        size, resize = cfg['test_views']['crop'], cfg['test_views']['resize']
+    spatial = {1: lambda: ResizeCenterCrop(resize, size), 3: lambda: ThreeCrop(size),
+               10: lambda: TenCrop(resize, size)}[crops]()
     return ClipTransform([spatial], Normalize(cfg['mean'], cfg['std']))
 
 

@@ -1,4 +1,5 @@
 """Classifying one video, and how the views of a video are combined."""
+import math
 from typing import List, Optional, Tuple
 
 import torch
@@ -54,11 +55,17 @@ def view_logits(model, clips: torch.Tensor, memory_format: torch.memory_format =
     """Logits of videos given as ``(B, V, C, T, H, W)`` clips: the model on all ``V`` views of each
     (in ``memory_format``, under autocast with ``amp``), their logits averaged. This is TSN's and
     TSM's test protocol (class scores averaged over the crops and clips before any softmax), used by
-    evaluation, prediction and the training loop."""
+    evaluation, prediction and the training loop. A model whose cfg says that its views are joined
+    by their softmax (``test_views['combine'] == 'softmax'``: mmaction2's TSMHead, behind the TSM
+    and TANet tags' figures) gets the log of the views' mean softmax instead: its softmax is that mean."""
     b, v = clips.shape[:2]
     with torch.autocast(clips.device.type, dtype=amp_dtype(clips.device), enabled=bool(amp)):
         logits = model(clips.flatten(0, 1).contiguous(memory_format=memory_format))
-    return logits.view(b, v, -1).mean(dim=1)
+    logits = logits.view(b, v, -1)
+    cfg = getattr(getattr(model, 'module', model), 'pretrained_cfg', {})  # DDP wraps the model as .module
+    if v > 1 and (cfg.get('test_views') or {}).get('combine') == 'softmax':
+        return logits.float().log_softmax(dim=-1).logsumexp(dim=1) - math.log(v)
+    return logits.mean(dim=1)
 
 
 @torch.no_grad()

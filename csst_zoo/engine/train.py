@@ -223,7 +223,7 @@ def _save_checkpoint(path: Path, **state) -> None:
 
 
 def training_set(cfg: TrainConfig, samples, class_names, model_cfg: Dict) -> Dataset:
-    """The training clips of ``cfg``, sized by the model's ``pretrained_cfg``: TSN sampling, multi-scale
+    """The training clips of ``cfg``, sized and sampled by the model's ``pretrained_cfg``: multi-scale
     crop and a horizontal flip that is off for Jester by default (its classes come in mirror pairs) and
     never applied to a class whose name has a direction (``mirrored_classes``); for ``SYNTHETIC``,
     ``SyntheticClips`` of the model's input size."""
