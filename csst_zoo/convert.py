@@ -93,6 +93,9 @@ def _official_family(family_name: str):
 def official_state_dict(family_name: str, state_dict: Dict[str, torch.Tensor], path='checkpoint'):
     """(architecture, model arguments, {our key: (official key, tensor)}) of an official state dict."""
     family = _official_family(family_name)
+    if 'cls_head.fc_cls.weight' in state_dict:
+        raise ValueError(f"checkpoint {str(path)!r} is an mmaction2 recognizer, not the {family.name} authors' "
+                         f'layout: csst-zoo convert mmaction2 {path}')
     stripped = {_strip(k): (k, v) for k, v in state_dict.items()}
     depth = _depth(list(stripped), path)
     arch = f'{family.name}_resnet{depth}'

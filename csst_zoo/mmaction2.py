@@ -258,12 +258,17 @@ _RENAMES = (
     (r'\.downsample\.conv\.', '.downsample.0.'), (r'\.downsample\.bn\.', '.downsample.1.'),
 )
 _FAMILY_SIGNATURES = (('tam', r'\.tam\.[GL]\.'), ('tsm', r'\.conv1\.conv\.net\.'))
+_ACCEPTED = 'accepted: mmaction2 TSN, TSM, TANet and C2D (-nopool) ResNet recognizers, which have 2D kernels'
 
 
-def _family(keys: List[str], path) -> str:
+def _family(state_dict: Dict[str, torch.Tensor], path) -> str:
+    keys = list(state_dict)
     if any('non_local' in k for k in keys):
         raise ValueError(f'checkpoint {str(path)!r} has non-local blocks (TSM-NL), which csst-zoo does not have; '
-                         'accepted: mmaction2 TSN, TSM, TANet and C2D (-nopool) ResNet recognizers')
+                         + _ACCEPTED)
+    if state_dict.get('backbone.conv1.conv.weight', torch.empty(0)).ndim == 5:
+        raise ValueError(f'checkpoint {str(path)!r} is a 3D recognizer (its first conv has a 3D kernel: I3D, SlowFast, '
+                         'X3D, ...); ' + _ACCEPTED)
     return next((name for name, pattern in _FAMILY_SIGNATURES if any(re.search(pattern, k) for k in keys)), 'c2d')
 
 
@@ -283,7 +288,7 @@ def recognizer_state_dict(path) -> Tuple[str, Dict[str, Any], Dict[str, torch.Te
         raise ValueError(f'checkpoint {str(path)!r} is not an mmaction2 recognizer (tensors under backbone. and '
                          f'cls_head.fc_cls., as mmaction2 1.x saves them); for the authors\' TSM, GST or TAM files '
                          f'use csst-zoo convert tsm|gst|tam')
-    family = _family(keys, path)
+    family = _family(state_dict, path)
     converted = {}
     for key, tensor in state_dict.items():
         for pattern, replacement in _RENAMES:

@@ -145,7 +145,7 @@ def test_truncated_file_fails_cleanly(resnet_files, tmp_path):
     for src in (pth, st):
         bad = tmp_path / ('cut' + src.suffix)
         bad.write_bytes(src.read_bytes()[:1000])
-        with pytest.raises(RuntimeError, match='could not load pretrained weights for c2d_resnet18 from file'):
+        with pytest.raises(RuntimeError, match='could not load pretrained weights for c2d_resnet18.tv_in1k from file'):
             csst_zoo.create_model('c2d_resnet18', pretrained=True, pretrained_cfg_overlay=dict(file=str(bad)))
 
 

@@ -135,6 +135,18 @@ def test_wrong_hash_and_truncated_download_are_errors_and_not_kept(served, tmp_p
                               pretrained_cfg_overlay=dict(url=url('tsn.pth')))
 
 
+def test_unreachable_weights_fail_and_say_how_to_load_them_offline(tmp_path, served):
+    root, url = served
+    release = mmaction2.release_of('tsm_resnet50.k400_mmaction2_8f')
+    with pytest.raises(RuntimeError, match=rf'could not load pretrained weights for {release.name} .*HTTPError.*'
+                                           rf'file="PATH/{release.filename}"'):
+        csst_zoo.create_model(release.name, pretrained=True, cache_dir=tmp_path / 'c',
+                              pretrained_cfg_overlay=dict(url=url(release.filename)))  # not served: 404
+    path = save_mmaction2(random_model('tsm_resnet50', num_classes=400), tmp_path / release.filename)
+    model = csst_zoo.create_model(release.name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)))
+    assert model.pretrained_cfg['video_trained'] and model.pretrained_cfg['label_names'][0] == 'abseiling'
+
+
 class RunsCode:
     def __reduce__(self):
         return (Path.touch, (Path(self.marker),))
@@ -198,6 +210,13 @@ def test_bad_files_name_what_is_accepted(tmp_path):
     torch.save({'state_dict': {**state, 'backbone.layer2.non_local_block.g.conv.weight': torch.zeros(1)}}, nl)
     with pytest.raises(ValueError, match='non-local.*accepted: mmaction2 TSN, TSM, TANet'):
         mmaction2.convert_recognizer(nl)
+    i3d = tmp_path / 'i3d.pth'
+    torch.save({'state_dict': {**state, 'backbone.conv1.conv.weight': torch.zeros(64, 3, 5, 7, 7)}}, i3d)
+    with pytest.raises(ValueError, match='3D recognizer.*accepted: mmaction2 TSN'):
+        mmaction2.convert_recognizer(i3d)
+    with pytest.raises(ValueError, match='is an mmaction2 recognizer.*csst-zoo convert mmaction2'):
+        from csst_zoo.convert import convert_checkpoint
+        convert_checkpoint('tsm', nl)
     c2d3d = tmp_path / 'c2d_r50-in1k-pre_8xb32-8x8x1-100e_kinetics400-rgb_20221027-3ca304fa.pth'
     c2d3d.write_bytes(b'')
     with pytest.raises(ValueError, match="C2D backbone.*-nopool"):

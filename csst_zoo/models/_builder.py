@@ -118,11 +118,14 @@ def build_video_model(
         except ValueError:
             raise  # a checkpoint that does not fit, or a download that is not the published file: it says which
         except Exception as e:
-            raise RuntimeError(
-                f'could not load pretrained weights for {variant} from {_describe_source(cfg)}: '
-                f'{type(e).__name__}: {e}. Without network, pass a local 2D ResNet or video checkpoint: '
-                f'create_model({variant!r}, pretrained=True, pretrained_cfg_overlay=dict(file="PATH")) '
-                f'or create_model({variant!r}, checkpoint_path="PATH").') from e
+            name = f'{variant}.{cfg["tag"]}' if cfg.get('tag') else variant
+            local = (f'download {cfg["url"]} elsewhere and pass it: create_model({name!r}, pretrained=True, '
+                     f'pretrained_cfg_overlay=dict(file="PATH/{cfg["url"].rsplit("/", 1)[-1]}"))'
+                     if cfg.get('custom_load') == 'mmaction2' else
+                     f'pass a local 2D ResNet or video checkpoint: create_model({name!r}, pretrained=True, '
+                     f'pretrained_cfg_overlay=dict(file="PATH")) or create_model({name!r}, checkpoint_path="PATH")')
+            raise RuntimeError(f'could not load pretrained weights for {name} from {_describe_source(cfg)}: '
+                               f'{type(e).__name__}: {e}. Without network, {local}.') from e
 
     # random weights never are, nor a new head on trained ones
     cfg['video_trained'] = bool(pretrained and cfg.get('video_trained') and model.num_classes == cfg.get('num_classes'))
