@@ -359,7 +359,7 @@ def parser() -> argparse.ArgumentParser:
                    help="family arguments the file does not hold, as key=value (e.g. TSM's fold_div=8)")
     k.set_defaults(run=convert_command)
 
-    from .data import DATASETS, SPLITS, SYNTHETIC
+    from .data import DATASETS, SAMPLINGS, SPLITS, SYNTHETIC
     t = sub.add_parser('train', help="fine-tune a model on a video data set (the paper's recipe by default)",
                        description="Fine-tune on a video data set; defaults are the paper's recipe. Distributed: "
                                    "torchrun --nproc_per_node N -m csst_zoo train ...")
@@ -373,7 +373,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument('--no-pretrained', dest='pretrained', action='store_false',
                    help='random init instead of inflated ImageNet weights')
     t.add_argument('--num-frames', type=int, default=8)
-    t.add_argument('--sampling', choices=('segments', 'dense'),
+    t.add_argument('--sampling', choices=SAMPLINGS,
                    help="frames per clip: 'segments' (TSN: one from each of --num-frames segments) or 'dense' "
                         "(--num-frames frames --frame-interval apart); default: the model's (segments, or a "
                         "pretrained tag's own)")

@@ -396,3 +396,17 @@ def test_cli_predict_takes_a_tag_and_names_its_classes(tmp_path, monkeypatch, ca
     rows = captured.out.splitlines()
     assert len(rows) == 5 and all(row.split('%  ')[1] in mmaction2.label_names('k400') for row in rows)
     assert 'no video-trained weights' not in captured.err
+
+
+def test_training_samples_as_told_and_the_checkpoint_keeps_it(jester, tmp_path, monkeypatch):
+    from csst_zoo.data import datasets
+    from csst_zoo.engine import TrainConfig, fit
+    calls = []
+    original = datasets.clip_indices
+    monkeypatch.setattr(datasets, 'clip_indices', lambda *a, **k: calls.append((a, k)) or original(*a, **k))
+    fit(TrainConfig(model='c2d_resnet18', dataset='jester', data_root=str(jester), output=str(tmp_path / 'run'),
+                    pretrained=False, num_frames=2, size=32, epochs=1, warmup_epochs=0, batch_size=3, workers=0,
+                    progress=False, sampling='dense', frame_interval=3))
+    assert {(a[4:6], a[2]) for a, _ in calls} == {(('dense', 3), True), (('dense', 3), False)}  # train and val
+    best = csst_zoo.create_model(f'local-dir:{tmp_path / "run" / "best"}')
+    assert (best.pretrained_cfg['sampling'], best.pretrained_cfg['frame_interval']) == ('dense', 3)

@@ -45,6 +45,67 @@ def split_video_cfg(cfg):
             {k: v for k, v in cfg.items() if k in VIDEO_CFG_FIELDS})
 
 
+def _resolve_cfg(variant: str, pretrained_cfg, pretrained_cfg_overlay) -> Dict[str, Any]:
+    """timm's cfg resolution, plus the video fields (``VIDEO_CFG_FIELDS``): given ones over a
+    pretrained tag's own (``csst_zoo.mmaction2``) over the defaults (TSN segments)."""
+    from ..mmaction2 import release_of
+    pretrained_cfg, video_cfg = split_video_cfg(pretrained_cfg)
+    pretrained_cfg_overlay, video_overlay = split_video_cfg(pretrained_cfg_overlay)
+    cfg = resolve_pretrained_cfg(variant, pretrained_cfg, pretrained_cfg_overlay).to_dict()
+    release = release_of(f'{variant}.{cfg.get("tag")}')
+    if release and (pretrained_cfg_overlay or {}).get('custom_load') is None:
+        # timm resets custom_load when a file or url is given; for an mmaction2 tag that is a local
+        # copy or mirror of the published file, in the same format
+        cfg['custom_load'] = 'mmaction2'
+    cfg.update({'sampling': 'segments', 'frame_interval': 1, **(release.video_cfg() if release else {}),
+                **video_cfg, **video_overlay})
+    return cfg
+
+
+def _offline_hint(name: str, cfg: Dict[str, Any]) -> str:
+    if cfg.get('custom_load') == 'mmaction2':
+        return (f'download {cfg["url"]} elsewhere and pass it: create_model({name!r}, pretrained=True, '
+                f'pretrained_cfg_overlay=dict(file="PATH/{cfg["url"].rsplit("/", 1)[-1]}"))')
+    return (f'pass a local 2D ResNet or video checkpoint: create_model({name!r}, pretrained=True, '
+            f'pretrained_cfg_overlay=dict(file="PATH")) or create_model({name!r}, checkpoint_path="PATH")')
+
+
+def _load_weights(model, cfg: Dict[str, Any], load_cfg: Dict[str, Any], cache_dir) -> bool:
+    """Load the weights ``load_cfg`` locates into ``model`` (timm's ``load_pretrained``, inflating
+    2D weights); returns whether they were a video checkpoint's."""
+    # timm drops the classifier when num_classes differs from the cfg's. That is right for
+    # ImageNet weights; a video checkpoint's classifier is kept whenever it fits the model.
+    classifier, loaded = {}, {}
+
+    def filter_fn(state_dict, model):
+        video = loaded['video'] = is_video_state_dict(state_dict, model)
+        state_dict = inflate_state_dict(state_dict, model)
+        if video:
+            target = model.get_classifier().state_dict()
+            head = {k: state_dict.get(f'{cfg.get("classifier") or "fc"}.{k}') for k in target}
+            if all(v is not None and v.shape == target[k].shape for k, v in head.items()):
+                classifier.update(head)
+        return state_dict
+    name = f'{cfg["architecture"]}.{cfg["tag"]}' if cfg.get('tag') else cfg['architecture']
+    try:
+        if cfg.get('custom_load') == 'mmaction2' and load_cfg.get('state_dict') is None:
+            # an mmaction2 recognizer: fetched (sha256-checked), read without running code, renamed
+            # to a 2D ResNet state dict, then loaded as any 2D ResNet is
+            from ..mmaction2 import download_release, recognizer_state_dict
+            path = cfg.get('file') or download_release(cfg['url'], cache_dir)
+            load_cfg = dict(cfg, state_dict=recognizer_state_dict(path)[2])
+        load_pretrained(model, load_cfg, num_classes=model.num_classes, in_chans=model.in_chans,
+                        filter_fn=filter_fn, strict=True, cache_dir=cache_dir)
+    except ValueError:
+        raise  # a checkpoint that does not fit, or a download that is not the published file: it says which
+    except Exception as e:
+        raise RuntimeError(f'could not load pretrained weights for {name} from {_describe_source(cfg)}: '
+                           f'{type(e).__name__}: {e}. Without network, {_offline_hint(name, cfg)}.') from e
+    if classifier:
+        model.get_classifier().load_state_dict(classifier)
+    return loaded.get('video', False)
+
+
 def build_video_model(
         model_cls,
         variant: str,
@@ -60,75 +121,27 @@ def build_video_model(
 ):
     if feature_cls not in _FEATURE_CLASSES:
         raise ValueError(f'feature_cls must be one of {sorted(_FEATURE_CLASSES, key=str)}, got {feature_cls!r}')
-    from ..mmaction2 import release_of
-    pretrained_cfg, video_cfg = split_video_cfg(pretrained_cfg)
-    pretrained_cfg_overlay, video_overlay = split_video_cfg(pretrained_cfg_overlay)
-    cfg = resolve_pretrained_cfg(variant, pretrained_cfg, pretrained_cfg_overlay).to_dict()
-    release = release_of(f'{variant}.{cfg.get("tag")}')
-    if release and (pretrained_cfg_overlay or {}).get('custom_load') is None:
-        # timm resets custom_load when a file or url is given; for an mmaction2 tag that is a local
-        # copy or mirror of the published file, in the same format
-        cfg['custom_load'] = 'mmaction2'
-    cfg.update({'sampling': 'segments', 'frame_interval': 1, **(release.video_cfg() if release else {}),
-                **video_cfg, **video_overlay})
-    if cfg.get('num_classes') is not None and cfg['num_classes'] >= 0:
-        kwargs.setdefault('num_classes', cfg['num_classes'])
-    source_chans = cfg['input_size'][0]
+    load_cfg = _resolve_cfg(variant, pretrained_cfg, pretrained_cfg_overlay)
+    if load_cfg.get('num_classes') is not None and load_cfg['num_classes'] >= 0:
+        kwargs.setdefault('num_classes', load_cfg['num_classes'])
+    source_chans = load_cfg['input_size'][0]
     kwargs.setdefault('in_chans', source_chans)
     model = model_cls(**kwargs)
 
     # The cfg describes the weights' input: channels as trained, T as configured, H, W as trained.
     t = model.num_frames
-    cfg['input_size'] = (source_chans, t, *cfg['input_size'][-2:])
-    cfg['pool_size'] = (t, *cfg['pool_size'][-2:])
-    if cfg.get('label_names') and len(cfg['label_names']) != model.num_classes:
-        cfg.pop('label_names')  # a new head: the checkpoint's class names are not its classes
-    load_cfg = cfg
-    cfg = {k: v for k, v in cfg.items() if k != 'state_dict'}  # the model's cfg describes weights, holds none
+    load_cfg['input_size'] = (source_chans, t, *load_cfg['input_size'][-2:])
+    load_cfg['pool_size'] = (t, *load_cfg['pool_size'][-2:])
+    if load_cfg.get('label_names') and len(load_cfg['label_names']) != model.num_classes:
+        load_cfg.pop('label_names')  # a new head: the checkpoint's class names are not its classes
+    cfg = {k: v for k, v in load_cfg.items() if k != 'state_dict'}  # the model's cfg describes weights, holds none
     model.pretrained_cfg = model.default_cfg = cfg
     model.pretrained_model_args = pretrained_model_args or {}  # as timm: the checkpoint's own build arguments
-
-    if pretrained:
-        # timm drops the classifier when num_classes differs from the cfg's. That is right for
-        # ImageNet weights; a video checkpoint's classifier is kept whenever it fits the model.
-        classifier, loaded = {}, {}
-
-        def filter_fn(state_dict, model):
-            video = loaded['video'] = is_video_state_dict(state_dict, model)
-            state_dict = inflate_state_dict(state_dict, model)
-            if video:
-                target = model.get_classifier().state_dict()
-                head = {k: state_dict.get(f'{cfg.get("classifier") or "fc"}.{k}') for k in target}
-                if all(v is not None and v.shape == target[k].shape for k, v in head.items()):
-                    classifier.update(head)
-            return state_dict
-        try:
-            if cfg.get('custom_load') == 'mmaction2' and load_cfg.get('state_dict') is None:
-                # an mmaction2 recognizer: fetched (sha256-checked), read without running code, renamed
-                # to a 2D ResNet state dict, then loaded as any 2D ResNet is (below)
-                from ..mmaction2 import download_release, recognizer_state_dict
-                path = cfg.get('file') or download_release(cfg['url'], cache_dir)
-                load_cfg = dict(cfg, state_dict=recognizer_state_dict(path)[2])
-            load_pretrained(
-                model, load_cfg, num_classes=model.num_classes, in_chans=model.in_chans,
-                filter_fn=filter_fn, strict=True, cache_dir=cache_dir)
-            if classifier:
-                model.get_classifier().load_state_dict(classifier)
-            cfg.setdefault('video_trained', loaded.get('video', False))
-        except ValueError:
-            raise  # a checkpoint that does not fit, or a download that is not the published file: it says which
-        except Exception as e:
-            name = f'{variant}.{cfg["tag"]}' if cfg.get('tag') else variant
-            local = (f'download {cfg["url"]} elsewhere and pass it: create_model({name!r}, pretrained=True, '
-                     f'pretrained_cfg_overlay=dict(file="PATH/{cfg["url"].rsplit("/", 1)[-1]}"))'
-                     if cfg.get('custom_load') == 'mmaction2' else
-                     f'pass a local 2D ResNet or video checkpoint: create_model({name!r}, pretrained=True, '
-                     f'pretrained_cfg_overlay=dict(file="PATH")) or create_model({name!r}, checkpoint_path="PATH")')
-            raise RuntimeError(f'could not load pretrained weights for {name} from {_describe_source(cfg)}: '
-                               f'{type(e).__name__}: {e}. Without network, {local}.') from e
-
-    # random weights never are, nor a new head on trained ones
-    cfg['video_trained'] = bool(pretrained and cfg.get('video_trained') and model.num_classes == cfg.get('num_classes'))
+    video = _load_weights(model, cfg, load_cfg, cache_dir) if pretrained else False
+    # trained on video: a tag or checkpoint that says so, or a video state dict; never random
+    # weights, nor a new head on trained ones
+    cfg['video_trained'] = bool(pretrained and cfg.get('video_trained', video)
+                                and model.num_classes == cfg.get('num_classes'))
     if features_only:
         model = _FEATURE_CLASSES[feature_cls](model, out_indices=out_indices)
         model.pretrained_cfg = model.default_cfg = pretrained_cfg_for_features(cfg)

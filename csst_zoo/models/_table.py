@@ -2,7 +2,7 @@
 trained on, how it samples, what its publisher reports and under which license."""
 from typing import Dict, List
 
-from timm.models import get_pretrained_cfg, split_model_name_tag
+from timm.models import get_pretrained_cfg
 
 from .. import mmaction2
 from ._factory import list_models
@@ -26,10 +26,9 @@ def weights_rows(pattern: str = '') -> List[Dict[str, str]]:
         cfg = get_pretrained_cfg(name)
         release = mmaction2.release_of(name)
         if release is None:  # timm's ImageNet ResNet, inflated
-            source = split_model_name_tag(cfg.hf_hub_id.split('/', 1)[-1] if cfg.hf_hub_id else name)[0]
             rows.append(dict(zip(WEIGHTS_COLUMNS, (
                 name, 'ImageNet-1k (2D), inflated', f'any ({cfg.input_size[1]})', '-', cfg.license or '-',
-                f'timm {source}.{split_model_name_tag(name)[1]}', 'never trained on video: 1000 ImageNet classes'))))
+                f'timm {cfg.hf_hub_id.split("/", 1)[-1]}', 'never trained on video: 1000 ImageNet classes'))))
             continue
         if release.inflated:
             data, top1 = 'Kinetics-400 (TSN 2D), inflated', '-'
