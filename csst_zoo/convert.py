@@ -176,4 +176,5 @@ def convert_checkpoint(
     if release is None:
         release = next((r.id for r in releases if r.pattern and re.search(r.pattern, str(path))), None)
     origin = dict(repository=model.family.official.repository, file=Path(path).name, release=release)
+    model.pretrained_cfg['license'] = model.family.official.license  # the weights are the authors', not timm's
     return model.eval(), origin

@@ -111,6 +111,7 @@ def test_cli_convert_writes_a_loadable_checkpoint_with_a_card(tmp_path, capsys):
     assert loaded.pretrained_cfg['description'].endswith(path.name)
     card = (tmp_path / 'out' / 'README.md').read_text()
     assert 'liu-zhy/temporal-adaptive-module' in card and 'verified: false' in card
+    assert 'license: apache-2.0' in card  # the authors' license (timm's ResNet weights are BSD-3-Clause)
     assert "Reported by the method's authors" in card and '46.5' in card
 
 

@@ -81,7 +81,7 @@ def test_model_source_names_where_weights_come_from(two_scene_model, tmp_path):
     origin = dict(repository='mit-han-lab/temporal-shift-module', file='TSM_something_RGB.pth', release='x')
     csst_zoo.save_pretrained(two_scene_model, tmp_path / 'converted', converted_from=origin)
     assert source(f'local-dir:{tmp_path / "converted"}').endswith(
-        "converted by csst-zoo convert from the authors' checkpoint TSM_something_RGB.pth "
+        "converted by csst-zoo convert from TSM_something_RGB.pth "
         '(https://github.com/mit-han-lab/temporal-shift-module)')
 
 

@@ -55,6 +55,7 @@ class OfficialLayout:
     stripped) and the file's path.
     """
     repository: str
+    license: str  # of the repository and its released weights (Hugging Face license id)
     renames: Tuple[Tuple[str, str], ...]
     signature: str
     model_args: Callable[[Dict[str, torch.Tensor], str], Dict[str, Any]] = num_frames_in_name

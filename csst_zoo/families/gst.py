@@ -77,7 +77,7 @@ FAMILY = Family(
                    '(its outputs of its input half), the 3x3x3 conv starts from random (Kaiming) weights; every '
                    'other kernel becomes its per-frame 1xkxk form.',
     official=OfficialLayout(
-        repository='chenxuluo/GST-video',
+        repository='chenxuluo/GST-video', license='mit',
         renames=((r'^(layer\d\.\d+)\.conv2\.', r'\1.conv2.spatial.'),
                  (r'^(layer\d\.\d+)\.Tconv\.', r'\1.conv2.temporal.')),
         signature=r'\.Tconv\.',

@@ -121,7 +121,7 @@ FAMILY = Family(
     initialisation='every 2D kernel becomes its per-frame 1xkxk form; the temporal adaptive modules start from '
                    'random weights.',
     official=OfficialLayout(
-        repository='liu-zhy/temporal-adaptive-module',
+        repository='liu-zhy/temporal-adaptive-module', license='apache-2.0',
         renames=((r'^(layer\d\.\d+)\.net\.', r'\1.'), (r'^(layer\d\.\d+)\.tam\.G\.', r'\1.conv2.tam.global_branch.'),
                  (r'^(layer\d\.\d+)\.tam\.L\.', r'\1.conv2.tam.local_branch.')),
         signature=r'\.tam\.[GL]\.',

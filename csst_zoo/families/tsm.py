@@ -100,7 +100,7 @@ FAMILY = Family(
     initialisation='every 2D kernel becomes its per-frame 1xkxk form; the shift has no weights, so the model '
                    'holds exactly the ImageNet weights.',
     official=OfficialLayout(
-        repository='mit-han-lab/temporal-shift-module',
+        repository='mit-han-lab/temporal-shift-module', license='mit',
         renames=((r'^(layer\d\.\d+\.conv1)\.net\.', r'\1.'),),
         signature=r'\.conv1\.net\.',
         model_args=_official_args,

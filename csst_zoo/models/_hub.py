@@ -128,5 +128,5 @@ def resolve_checkpoint(
     origin = config.get('converted_from')
     if origin:  # timm's fields for where weights come from, so the model itself can say
         cfg['origin_url'] = f'https://github.com/{origin["repository"]}'
-        cfg['description'] = f"converted by csst-zoo convert from the authors' checkpoint {origin['file']}"
+        cfg['description'] = f"converted by csst-zoo convert from {origin['file']}"
     return config, cfg
