@@ -11,6 +11,7 @@ from timm.models import get_pretrained_cfg as _get_pretrained_cfg, model_entrypo
 dependencies = ['torch', 'timm', 'safetensors', 'huggingface_hub']
 
 _USAGE = '''
+    timm's ResNet with {description}
     Returns a video classifier for clips (N, 3, T, H, W).
     pretrained=True: {weights}.
     Keyword arguments are csst_zoo.create_model's: num_classes, num_frames, drop_rate, in_chans,
@@ -25,7 +26,9 @@ def _make_entrypoint(name):
 
     entrypoint.__name__ = entrypoint.__qualname__ = name
     weights = _get_pretrained_cfg(name).notes[0]
-    entrypoint.__doc__ = _model_entrypoint(name).__doc__.strip() + '\n' + _USAGE.format(weights=weights)
+    family = _csst_zoo.FAMILIES[name.split('_', 1)[0]]
+    entrypoint.__doc__ = (_model_entrypoint(name).__doc__.strip() + '\n'
+                          + _USAGE.format(weights=weights, description=family.description))
     return entrypoint
 
 

@@ -21,6 +21,27 @@ def test_registry_lists_every_family_and_depth():
     assert set(ALL) <= set(timm.list_models())
 
 
+def test_written_entry_points_agree_with_the_families(monkeypatch):
+    """Every model name is a def of models/video_resnet.py (grep and go-to-definition find it) that
+    builds what its name says: one per family and depth of FAMILIES, and no other."""
+    import inspect
+    from csst_zoo.models import video_resnet
+    written = {n for n, f in inspect.getmembers(video_resnet, inspect.isfunction)
+               if f.__module__ == video_resnet.__name__ and '_resnet' in n and not n.startswith('_')}
+    assert written == {f'{f}_resnet{d}' for f, family in csst_zoo.FAMILIES.items() for d in family.depths}
+    built = {}
+    monkeypatch.setattr(video_resnet, 'build_video_model',
+                        lambda cls, variant, pretrained, **kw: built.setdefault(
+                            variant, (kw['family'], kw['layers'], kw['block'].__name__)))
+    blocks = {18: ((2, 2, 2, 2), 'VideoBasicBlock'), 34: ((3, 4, 6, 3), 'VideoBasicBlock'),
+              50: ((3, 4, 6, 3), 'VideoBottleneck'), 101: ((3, 4, 23, 3), 'VideoBottleneck')}
+    for name in written:
+        getattr(video_resnet, name)()
+        family, depth = name.split('_resnet')
+        assert built[name] == (family, *blocks[int(depth)]), name
+        assert timm.models.model_entrypoint(name) is getattr(video_resnet, name)
+
+
 @pytest.mark.parametrize('name', ALL)
 def test_forward_backward_every_model(name):
     fixed = name.startswith('tam_')  # TAM is built for one clip length

@@ -241,20 +241,175 @@ default_cfgs = generate_default_cfgs({
 })
 
 
-def _register(family_name: str, depth: int) -> None:
-    """Register ``{family}_resnet{depth}`` with timm: a factory that is one line of configuration."""
-    variant, family = f'{family_name}_resnet{depth}', FAMILIES[family_name]
-
-    def entrypoint(pretrained: bool = False, **kwargs) -> VideoResNet:
-        return build_video_model(
-            VideoResNet, variant, pretrained, **dict(_DEPTHS[depth][0], family=family_name, **kwargs))
-
-    entrypoint.__name__ = entrypoint.__qualname__ = variant
-    entrypoint.__module__ = __name__
-    entrypoint.__doc__ = f"{family.title} on ResNet{depth}: timm's ResNet{depth} with {family.description}"
-    globals()[variant] = register_model(entrypoint)
+def _create(variant: str, family: str, depth: int, pretrained: bool, **kwargs) -> VideoResNet:
+    return build_video_model(VideoResNet, variant, pretrained, **dict(_DEPTHS[depth][0], family=family, **kwargs))
 
 
-for _name, _family in FAMILIES.items():
-    for _depth in _family.depths:
-        _register(_name, _depth)
+# One entry point per family and depth, as timm writes them (tests/test_models.py checks that they
+# and FAMILIES agree).
+@register_model
+def c2d_resnet18(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """C2D on ResNet18 (csst_zoo.families.c2d)."""
+    return _create('c2d_resnet18', 'c2d', 18, pretrained, **kwargs)
+
+
+@register_model
+def c2d_resnet34(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """C2D on ResNet34 (csst_zoo.families.c2d)."""
+    return _create('c2d_resnet34', 'c2d', 34, pretrained, **kwargs)
+
+
+@register_model
+def c2d_resnet50(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """C2D on ResNet50 (csst_zoo.families.c2d)."""
+    return _create('c2d_resnet50', 'c2d', 50, pretrained, **kwargs)
+
+
+@register_model
+def c2d_resnet101(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """C2D on ResNet101 (csst_zoo.families.c2d)."""
+    return _create('c2d_resnet101', 'c2d', 101, pretrained, **kwargs)
+
+
+@register_model
+def c3d_resnet18(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """C3D on ResNet18 (csst_zoo.families.c3d)."""
+    return _create('c3d_resnet18', 'c3d', 18, pretrained, **kwargs)
+
+
+@register_model
+def c3d_resnet34(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """C3D on ResNet34 (csst_zoo.families.c3d)."""
+    return _create('c3d_resnet34', 'c3d', 34, pretrained, **kwargs)
+
+
+@register_model
+def c3d_resnet50(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """C3D on ResNet50 (csst_zoo.families.c3d)."""
+    return _create('c3d_resnet50', 'c3d', 50, pretrained, **kwargs)
+
+
+@register_model
+def c3d_resnet101(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """C3D on ResNet101 (csst_zoo.families.c3d)."""
+    return _create('c3d_resnet101', 'c3d', 101, pretrained, **kwargs)
+
+
+@register_model
+def c3dg_resnet18(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """C3D-g on ResNet18 (csst_zoo.families.c3dg)."""
+    return _create('c3dg_resnet18', 'c3dg', 18, pretrained, **kwargs)
+
+
+@register_model
+def c3dg_resnet34(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """C3D-g on ResNet34 (csst_zoo.families.c3dg)."""
+    return _create('c3dg_resnet34', 'c3dg', 34, pretrained, **kwargs)
+
+
+@register_model
+def c3dg_resnet50(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """C3D-g on ResNet50 (csst_zoo.families.c3dg)."""
+    return _create('c3dg_resnet50', 'c3dg', 50, pretrained, **kwargs)
+
+
+@register_model
+def c3dg_resnet101(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """C3D-g on ResNet101 (csst_zoo.families.c3dg)."""
+    return _create('c3dg_resnet101', 'c3dg', 101, pretrained, **kwargs)
+
+
+@register_model
+def p3d_resnet18(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """P3D on ResNet18 (csst_zoo.families.p3d)."""
+    return _create('p3d_resnet18', 'p3d', 18, pretrained, **kwargs)
+
+
+@register_model
+def p3d_resnet34(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """P3D on ResNet34 (csst_zoo.families.p3d)."""
+    return _create('p3d_resnet34', 'p3d', 34, pretrained, **kwargs)
+
+
+@register_model
+def p3d_resnet50(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """P3D on ResNet50 (csst_zoo.families.p3d)."""
+    return _create('p3d_resnet50', 'p3d', 50, pretrained, **kwargs)
+
+
+@register_model
+def p3d_resnet101(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """P3D on ResNet101 (csst_zoo.families.p3d)."""
+    return _create('p3d_resnet101', 'p3d', 101, pretrained, **kwargs)
+
+
+@register_model
+def csst_resnet18(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """CSST-Net on ResNet18 (csst_zoo.families.csst)."""
+    return _create('csst_resnet18', 'csst', 18, pretrained, **kwargs)
+
+
+@register_model
+def csst_resnet34(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """CSST-Net on ResNet34 (csst_zoo.families.csst)."""
+    return _create('csst_resnet34', 'csst', 34, pretrained, **kwargs)
+
+
+@register_model
+def csst_resnet50(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """CSST-Net on ResNet50 (csst_zoo.families.csst)."""
+    return _create('csst_resnet50', 'csst', 50, pretrained, **kwargs)
+
+
+@register_model
+def csst_resnet101(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """CSST-Net on ResNet101 (csst_zoo.families.csst)."""
+    return _create('csst_resnet101', 'csst', 101, pretrained, **kwargs)
+
+
+@register_model
+def tsm_resnet18(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """TSM on ResNet18 (csst_zoo.families.tsm)."""
+    return _create('tsm_resnet18', 'tsm', 18, pretrained, **kwargs)
+
+
+@register_model
+def tsm_resnet34(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """TSM on ResNet34 (csst_zoo.families.tsm)."""
+    return _create('tsm_resnet34', 'tsm', 34, pretrained, **kwargs)
+
+
+@register_model
+def tsm_resnet50(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """TSM on ResNet50 (csst_zoo.families.tsm)."""
+    return _create('tsm_resnet50', 'tsm', 50, pretrained, **kwargs)
+
+
+@register_model
+def tsm_resnet101(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """TSM on ResNet101 (csst_zoo.families.tsm)."""
+    return _create('tsm_resnet101', 'tsm', 101, pretrained, **kwargs)
+
+
+@register_model
+def gst_resnet50(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """GST on ResNet50 (csst_zoo.families.gst)."""
+    return _create('gst_resnet50', 'gst', 50, pretrained, **kwargs)
+
+
+@register_model
+def gst_resnet101(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """GST on ResNet101 (csst_zoo.families.gst)."""
+    return _create('gst_resnet101', 'gst', 101, pretrained, **kwargs)
+
+
+@register_model
+def tam_resnet50(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """TAM on ResNet50 (csst_zoo.families.tam)."""
+    return _create('tam_resnet50', 'tam', 50, pretrained, **kwargs)
+
+
+@register_model
+def tam_resnet101(pretrained: bool = False, **kwargs) -> VideoResNet:
+    """TAM on ResNet101 (csst_zoo.families.tam)."""
+    return _create('tam_resnet101', 'tam', 101, pretrained, **kwargs)
