@@ -118,16 +118,64 @@ def _protocol_views(model, views):
     return test['clips'], test['crops'], True
 
 
-def train_command(args) -> None:
+def train_options(p: argparse.ArgumentParser) -> None:
+    """``train``'s options, one per ``TrainConfig`` field, with the field's help: a default lives in
+    the dataclass alone. Options left out stay out of the namespace (``SUPPRESS``), so that a recipe
+    (``--config``) fills them and the command line overrides it."""
+    import typing
+    from .engine import TrainConfig
+    hints = typing.get_type_hints(TrainConfig)
+    for field in dataclasses.fields(TrainConfig):
+        meta, flag = dict(field.metadata), '--' + field.name.replace('_', '-')
+        kind = next((a for a in typing.get_args(hints[field.name]) if a is not type(None)), hints[field.name])
+        default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+        shown = ('' if default in (None, dataclasses.MISSING, {}) or (kind is bool and default is not True)
+                 else ' (default: on)' if default is True else f' (default: {default})')
+        kwargs = dict(help=(meta.pop('help') + shown).strip() or None, default=argparse.SUPPRESS)
+        negate = meta.pop('negate', False)
+        if negate:
+            kwargs['help'] = kwargs['help'].replace(' (default: on)', '')
+        if field.name == 'model':
+            p.add_argument('model', nargs='?', **kwargs)
+        elif kind is bool and negate:
+            p.add_argument(f'--no-{flag[2:]}', dest=field.name, action='store_false', **kwargs)
+        elif kind is bool:
+            p.add_argument(flag, action='store_true' if default is False else argparse.BooleanOptionalAction,
+                           **kwargs)
+        elif field.name == 'model_kwargs':
+            p.add_argument(flag, nargs='*', action=ParseKwargs, **kwargs)
+        else:
+            p.add_argument(flag, type=kind, **meta, **kwargs)
+    p.add_argument('--config', help='a recipe: a YAML or JSON file of these options (field names, e.g. '
+                                    'warmup_epochs: 5), as a run writes to OUTPUT/config.yaml; the command line '
+                                    'overrides it. Recipes ship in recipes/')
+
+
+def train_config(args):
+    """The ``TrainConfig`` of a ``train`` command line: the recipe of ``--config``, overridden by the
+    options given; a missing required one is a ValueError naming it."""
     from .data import SYNTHETIC
-    from .engine import TrainConfig, fit
-    if args.data_root is None and args.dataset != SYNTHETIC:
-        raise ValueError(f'--data-root is required for --dataset {args.dataset} (its folder, or the CSV file for '
+    from .engine import TrainConfig, read_recipe
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    values = {**(read_recipe(args.config) if args.config else {}),
+              **{k: v for k, v in vars(args).items() if k in fields}}
+    missing = [n for n, f in fields.items() if n not in values and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ValueError(f'train needs {", ".join(missing)}: give {" and ".join(m if m == "model" else "--" + m for m in missing)} '
+                         'on the command line or in the --config recipe')
+    cfg = TrainConfig(**values)
+    if cfg.data_root is None and cfg.dataset != SYNTHETIC:
+        raise ValueError(f'--data-root is required for --dataset {cfg.dataset} (its folder, or the CSV file for '
                          f'csv); only --dataset {SYNTHETIC} needs none')
-    if args.synthetic_clips < 1:
-        raise ValueError(f'--synthetic-clips must be a positive number of clips per epoch, got {args.synthetic_clips}')
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    row = fit(TrainConfig(**{k: v for k, v in vars(args).items() if k in fields}))
+    if cfg.synthetic_clips < 1:
+        raise ValueError(f'--synthetic-clips must be a positive number of clips per epoch, got {cfg.synthetic_clips}')
+    return cfg
+
+
+def train_command(args) -> None:
+    from .engine import fit
+    row = fit(train_config(args))
     # every rank reports its weights: equal digests show a DDP run kept its replicas in sync.
     # One write per line: print() writes the text and the newline separately, and with
     # unbuffered output the ranks' lines interleave.
@@ -359,55 +407,11 @@ def parser() -> argparse.ArgumentParser:
                    help="family arguments the file does not hold, as key=value (e.g. TSM's fold_div=8)")
     k.set_defaults(run=convert_command)
 
-    from .data import DATASETS, SAMPLINGS, SPLITS, SYNTHETIC
+    from .data import DATASETS, SPLITS
     t = sub.add_parser('train', help="fine-tune a model on a video data set (the paper's recipe by default)",
                        description="Fine-tune on a video data set; defaults are the paper's recipe. Distributed: "
                                    "torchrun --nproc_per_node N -m csst_zoo train ...")
-    t.add_argument('model', help='a model name (csst_zoo.list_models()), hf-hub:ORG/REPO or local-dir:PATH')
-    t.add_argument('--dataset', required=True, choices=sorted(DATASETS) + [SYNTHETIC],
-                   help=f"the data set layout; '{SYNTHETIC}': random clips in memory, for the training loop's own "
-                        'speed (no files, no validation)')
-    t.add_argument('--data-root', help='its folder (the CSV file for --dataset csv)')
-    t.add_argument('--synthetic-clips', type=int, default=512, help=f'clips per epoch of --dataset {SYNTHETIC}')
-    t.add_argument('--output', required=True, help='folder for last.pth, log.csv and best/')
-    t.add_argument('--no-pretrained', dest='pretrained', action='store_false',
-                   help='random init instead of inflated ImageNet weights')
-    t.add_argument('--num-frames', type=int, default=8)
-    t.add_argument('--sampling', choices=SAMPLINGS,
-                   help="frames per clip: 'segments' (TSN: one from each of --num-frames segments) or 'dense' "
-                        "(--num-frames frames --frame-interval apart); default: the model's (segments, or a "
-                        "pretrained tag's own)")
-    t.add_argument('--frame-interval', type=int, help="the step of dense sampling; default: the model's")
-    t.add_argument('--size', type=int, help="crop size (default: the model's, 224)")
-    t.add_argument('--epochs', type=int, default=70)
-    t.add_argument('--stop-after', type=int, help='train at most this many epochs now; --resume continues')
-    t.add_argument('--warmup-epochs', type=int, default=10)
-    t.add_argument('--batch-size', type=int, default=8, help='per process')
-    t.add_argument('--lr', type=float, help='default: 0.01 x total batch / 8')
-    t.add_argument('--weight-decay', type=float, default=5e-4)
-    t.add_argument('--drop-rate', type=float, default=0.3)
-    t.add_argument('--flip', action=argparse.BooleanOptionalAction, default=None,
-                   help='random horizontal flip (default: on, off for jester); classes named with left/right/'
-                        'clockwise are never flipped')
-    t.add_argument('--workers', type=int, default=4)
-    t.add_argument('--seed', type=int, default=0)
-    t.add_argument('--amp', action=argparse.BooleanOptionalAction, default=None,
-                   help='mixed precision (default: on CUDA): bf16 where the device has it, else fp16 with a grad '
-                        'scaler')
-    t.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=True,
-                   help='clips and weights in channels_last_3d, the frames in channels_last (default: on)')
-    t.add_argument('--compile', action='store_true', help='torch.compile the model for the training steps')
-    t.add_argument('--cudnn-benchmark', action=argparse.BooleanOptionalAction, default=True,
-                   help="cuDNN times each conv's algorithms on the first batch and keeps the fastest (default: on)")
-    t.add_argument('--decode-on-device', action='store_true',
-                   help="JPEG frame folders: the workers only read the files; a batch's frames are decoded in one "
-                        'call on the training device (nvjpeg on a GPU), then cropped, flipped and normalised there')
-    t.add_argument('--resume', action='store_true', help='continue from OUTPUT/last.pth')
-    t.add_argument('--no-validate', dest='validate', action='store_false')
-    t.add_argument('--eval-every', type=int, default=1, help='validate every N epochs (and after the last)')
-    t.add_argument('--tensorboard', action='store_true', help='also log to OUTPUT/tensorboard')
-    t.add_argument('--no-progress', dest='progress', action='store_false')
-    t.add_argument('--model-kwargs', nargs='*', default={}, action=ParseKwargs)
+    train_options(t)
     t.set_defaults(run=train_command)
 
     v = sub.add_parser('eval', help='top-1/top-5 and per-class accuracy on a data set split')

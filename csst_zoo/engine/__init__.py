@@ -3,8 +3,8 @@ from .collection import Prediction, PredictionWriter, list_videos, model_id, pre
 from .inference import class_names, clip_memory_format, inference_device, predict_video, untrained_notice
 from .metrics import classification_metrics
 from .timeline import Timeline, predict_timeline
-from .train import TrainConfig, evaluate, fit, weights_digest
+from .train import TrainConfig, evaluate, fit, read_recipe, weights_digest
 
-__all__ = ['TrainConfig', 'fit', 'evaluate', 'class_names', 'clip_memory_format', 'inference_device', 'predict_video',
+__all__ = ['TrainConfig', 'fit', 'evaluate', 'read_recipe', 'class_names', 'clip_memory_format', 'inference_device', 'predict_video',
            'predict_videos', 'Prediction', 'PredictionWriter', 'list_videos', 'model_id', 'predict_timeline',
            'Timeline', 'classification_metrics', 'untrained_notice', 'weights_digest']

@@ -27,16 +27,17 @@ from timm.utils import distribute_bn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm import tqdm
 
-from .._io import staged_files
+from .._io import staged_files, write_atomic
 from ..data import (
-    SYNTHETIC, SyntheticClips, VideoDataset, collate_clips, decode_clips, eval_transform, mirrored_classes,
+    DATASETS, SAMPLINGS, SYNTHETIC, SyntheticClips, VideoDataset, collate_clips, decode_clips, eval_transform, mirrored_classes,
     read_dataset, sampling_args, train_transform)
 from ..hub import save_pretrained
 from ..models import create_model
 from .inference import amp_dtype, clip_memory_format, view_logits
 from .metrics import classification_metrics
 
-__all__ = ['TrainConfig', 'fit', 'evaluate', 'weights_digest', 'EpochSeeded', 'CHECKPOINT_NAME']
+__all__ = ['TrainConfig', 'fit', 'evaluate', 'read_recipe', 'write_recipe', 'weights_digest', 'EpochSeeded',
+           'CHECKPOINT_NAME', 'CONFIG_NAME']
 
 CHECKPOINT_NAME = 'last.pth'
 LOG_NAME = 'log.csv'
@@ -45,42 +46,92 @@ TRAIN_COLUMNS = ('epoch', 'lr', 'train_loss', 'train_top1', 'epoch_seconds', 'cl
 VAL_COLUMNS = ('val_loss', 'val_top1', 'val_top5')
 
 
+def option(default=dataclasses.MISSING, help: str = '', **cli):
+    """A ``TrainConfig`` field: its default, once, and the help of its ``train`` option (with
+    ``cli``'s argparse details: ``choices``; ``negate=True`` makes a True bool a ``--no-NAME`` flag,
+    whose help then says what the flag does)."""
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=lambda: dict(default), metadata=dict(help=help, **cli))
+    return dataclasses.field(default=default, metadata=dict(help=help, **cli))
+
+
 @dataclasses.dataclass
 class TrainConfig:
-    model: str
-    dataset: str  # a layout of data.DATASETS, or data.SYNTHETIC (SyntheticClips: the loop's own speed)
-    data_root: Optional[str]  # its folder; None for SYNTHETIC
-    output: str
-    pretrained: bool = True
-    num_frames: int = 8
-    size: Optional[int] = None  # crop size; default: the model's (224)
-    epochs: int = 70
-    stop_after: Optional[int] = None  # train at most this many epochs in this run (--resume continues)
-    warmup_epochs: int = 10
-    batch_size: int = 8  # per process
-    lr: Optional[float] = None  # default: 0.01 x total batch / 8
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    drop_rate: float = 0.3
-    flip: Optional[bool] = None  # default: on, except for Jester (its classes are mirror pairs)
-    workers: int = 4
-    seed: int = 0
-    amp: Optional[bool] = None  # default: on CUDA; bf16 where the device has it (amp_dtype), else fp16 + scaler
-    channels_last: bool = True  # clips and weights in channels_last_3d: the frames in channels_last
-    compile: bool = False  # torch.compile the model for the training steps
+    """A training run: the ``train`` command's options are these fields (``cli.py`` makes them from
+    the fields and their help), a recipe file (``--config``) holds some of them, and every run
+    writes all of them to ``config.yaml`` beside ``last.pth``."""
+    model: str = option(help='a model name (csst_zoo.list_models()), hf-hub:ORG/REPO or local-dir:PATH')
+    dataset: str = option(help=f"the data set layout; '{SYNTHETIC}': random clips in memory, for the training "
+                               "loop's own speed (no files, no validation)", choices=(*sorted(DATASETS), SYNTHETIC))
+    output: str = option(help='folder for last.pth, config.yaml, log.csv and best/')
+    data_root: Optional[str] = option(None, 'its folder (the CSV file for --dataset csv)')
+    pretrained: bool = option(True, 'random init instead of the weights the model name names (ImageNet, inflated, '
+                                    'for a bare name)', negate=True)
+    num_frames: int = option(8, 'frames per clip')
+    sampling: Optional[str] = option(None, "frames per clip: 'segments' (TSN: one from each of --num-frames "
+                                           "segments) or 'dense' (--num-frames frames --frame-interval apart); "
+                                           "default: the model's (segments, or a pretrained tag's own)",
+                                     choices=SAMPLINGS)
+    frame_interval: Optional[int] = option(None, "the step of dense sampling; default: the model's")
+    size: Optional[int] = option(None, "crop size; default: the model's (224)")
+    epochs: int = option(70)
+    stop_after: Optional[int] = option(None, 'train at most this many epochs in this run; --resume continues')
+    warmup_epochs: int = option(10)
+    batch_size: int = option(8, 'per process')
+    lr: Optional[float] = option(None, 'default: 0.01 x total batch / 8')
+    momentum: float = option(0.9)
+    weight_decay: float = option(5e-4)
+    drop_rate: float = option(0.3, 'dropout before the classifier')
+    flip: Optional[bool] = option(None, 'random horizontal flip (default: on, off for jester); classes named with '
+                                        'left/right/clockwise are never flipped')
+    workers: int = option(4, 'loader processes per training process')
+    seed: int = option(0)
+    amp: Optional[bool] = option(None, 'mixed precision (default: on CUDA): bf16 where the device has it, else fp16 '
+                                       'with a grad scaler')
+    channels_last: bool = option(True, 'clips and weights in channels_last_3d: the frames in channels_last')
+    compile: bool = option(False, 'torch.compile the model for the training steps')
     # cuDNN times every conv algorithm on the first batch of a shape and keeps the fastest, as timm's
     # train.py has it; the heuristics' pick can be far slower for 3-D and grouped convs
-    cudnn_benchmark: bool = True
-    resume: bool = False
-    validate: bool = True
-    eval_every: int = 1  # validate every this many epochs, and after the last
-    tensorboard: bool = False
-    progress: bool = True
-    model_kwargs: Dict = dataclasses.field(default_factory=dict)
-    synthetic_clips: int = 512  # clips per epoch of --dataset synthetic
-    decode_on_device: bool = False  # JPEG frames decoded and transformed on the training device, not in the workers
-    sampling: Optional[str] = None  # 'segments' (TSN) or 'dense' (num_frames frames frame_interval apart); default: the model's
-    frame_interval: Optional[int] = None  # of dense sampling; default: the model's
+    cudnn_benchmark: bool = option(True, "cuDNN times each conv's algorithms on the first batch and keeps the fastest")
+    decode_on_device: bool = option(False, 'JPEG frame folders: the workers only read the files; a batch\'s frames '
+                                           'are decoded in one call on the training device (nvjpeg on a GPU), then '
+                                           'cropped, flipped and normalised there')
+    resume: bool = option(False, 'continue from OUTPUT/last.pth')
+    validate: bool = option(True, "skip validation on the data set's validation split", negate=True)
+    eval_every: int = option(1, 'validate every N epochs (and after the last)')
+    tensorboard: bool = option(False, 'also log to OUTPUT/tensorboard')
+    progress: bool = option(True, 'no progress bars', negate=True)
+    model_kwargs: Dict = option({}, 'more model arguments as key=value, e.g. alpha=0.25 groups=4')
+    synthetic_clips: int = option(512, f'clips per epoch of --dataset {SYNTHETIC}')
+
+
+CONFIG_NAME = 'config.yaml'
+
+
+def read_recipe(path) -> Dict:
+    """The ``TrainConfig`` fields a recipe file (YAML or JSON, as timm's ``--config``) sets; ValueError
+    for a file that is not a mapping of field names, naming the accepted ones."""
+    import yaml
+    try:
+        recipe = yaml.safe_load(Path(path).read_text(encoding='utf-8'))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ValueError(f'cannot read recipe {str(path)!r}: {e}') from None
+    if not isinstance(recipe, dict):
+        raise ValueError(f'recipe {str(path)!r} must map option names to values, got a {type(recipe).__name__}')
+    fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    recipe = {str(k).replace('-', '_'): v for k, v in recipe.items()}
+    unknown = sorted(set(recipe) - set(fields))
+    if unknown:
+        raise ValueError(f'recipe {str(path)!r} sets {", ".join(unknown)}, which train does not take; '
+                         f'accepted: {", ".join(fields)}')
+    return recipe
+
+
+def write_recipe(cfg: TrainConfig, path) -> None:
+    """Every field of ``cfg`` as YAML, atomically: the run's own recipe (``--config`` reads it back)."""
+    import yaml
+    plain = json.loads(json.dumps(dataclasses.asdict(cfg)))  # tuples of model_kwargs as lists
+    write_atomic(path, yaml.safe_dump(plain, sort_keys=False))
 
 
 class Distributed:
@@ -254,6 +305,7 @@ def _fit(cfg: TrainConfig) -> Dict:
     out = Path(cfg.output)
     if ddp.main:
         out.mkdir(parents=True, exist_ok=True)
+        write_recipe(cfg, out / CONFIG_NAME)
     if cfg.dataset == SYNTHETIC:  # no files: random clips of the model's input size, no validation
         train_samples, class_names, val_samples = None, [str(i) for i in range(SYNTHETIC_CLASSES)], None
     else:
