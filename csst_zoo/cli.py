@@ -101,8 +101,12 @@ def _views(text: str, protocol: bool = False):
     return clips, crops
 
 
-def _eval_views(text: str):
-    return _views(text, protocol=True)
+def _views_argument(p: argparse.ArgumentParser, protocol: bool = False) -> None:
+    """--views of eval (with 'protocol') and predict (one answer per video)."""
+    p.add_argument('--views', type=(lambda text: _views(text, protocol=True)) if protocol else _views, default=(1, 1),
+                   help='CLIPSxCROPS: 1x1 (default), 2x3 (the paper), 1x10 (ten crops), averaged'
+                        + ("; or 'protocol': the views, sizes and view averaging of the checkpoint's published figure "
+                           '(the mmaction2 tags)' if protocol else ''))
 
 
 def _protocol_views(model, views):
@@ -361,9 +365,7 @@ def space_command(args) -> None:
           f'hf upload ORG/SPACE {folder} --repo-type space')
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='csst-zoo', description='CSST-Net and its baselines as video classifiers.')
-    sub = p.add_subparsers(dest='command', required=True)
+def _export_parser(sub) -> None:
     e = sub.add_parser('export', help='export a model to ONNX (opset 17) or OpenVINO IR, verified against eager',
                        description='Export a model to ONNX or OpenVINO IR with dynamic batch and T axes; the '
                                    'file is checked in its runtime against eager PyTorch before it appears.')
@@ -374,6 +376,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument('--size', type=int, help='height and width traced (default: 224)')
     e.add_argument('--no-verify', action='store_true', help='skip the check against eager PyTorch')
     e.set_defaults(run=export_command)
+
+
+def _model_card_parser(sub) -> None:
     c = sub.add_parser('model-card', help="render a model's card (README.md with Hub metadata)",
                        description='Render the model card that save_pretrained / push_to_hub write for a model; '
                                    'params and FLOPs are measured. MODEL_CARD.md of the repository is '
@@ -384,6 +389,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument('-o', '--output', help='file to write (atomically); default: standard output')
     c.set_defaults(run=model_card_command)
 
+
+def _convert_parser(sub) -> None:
     from .families import FAMILIES
     convertible = sorted(n for n, f in FAMILIES.items() if f.official)
     k = sub.add_parser('convert', help="convert an authors' (TSM, GST, TAM) or mmaction2's released checkpoint to a "
@@ -407,21 +414,23 @@ def parser() -> argparse.ArgumentParser:
                    help="family arguments the file does not hold, as key=value (e.g. TSM's fold_div=8)")
     k.set_defaults(run=convert_command)
 
-    from .data import DATASETS, SPLITS
+
+def _train_parser(sub) -> None:
     t = sub.add_parser('train', help="fine-tune a model on a video data set (the paper's recipe by default)",
                        description="Fine-tune on a video data set; defaults are the paper's recipe. Distributed: "
                                    "torchrun --nproc_per_node N -m csst_zoo train ...")
     train_options(t)
     t.set_defaults(run=train_command)
 
+
+def _eval_parser(sub) -> None:
+    from .data import DATASETS, SPLITS
     v = sub.add_parser('eval', help='top-1/top-5 and per-class accuracy on a data set split')
     _model_arguments(v)
     v.add_argument('--dataset', required=True, choices=sorted(DATASETS))
     v.add_argument('--data-root', required=True)
     v.add_argument('--split', default='validation', choices=SPLITS)
-    v.add_argument('--views', type=_eval_views, default=(1, 1),
-                   help="CLIPSxCROPS: 1x1 (default), 2x3 (the paper), 1x10 (ten crops); or 'protocol': the views, "
-                        "sizes and view averaging of the checkpoint's published figure (the mmaction2 tags)")
+    _views_argument(v, protocol=True)
     v.add_argument('--batch-size', type=int, default=8)
     v.add_argument('--workers', type=int, default=4)
     _inference_arguments(v)
@@ -429,6 +438,8 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument('-o', '--output', help='write the metrics JSON here (atomically); default: standard output')
     v.set_defaults(run=eval_command)
 
+
+def _predict_parser(sub) -> None:
     r = sub.add_parser('predict', help='the top-5 classes of a video or of a collection of videos, or a timeline',
                        description='Without --window: one answer per video (TSN sampling, as in eval). VIDEO may '
                                    'name a collection (a folder of videos, a glob pattern, a .csv list with a path '
@@ -438,7 +449,7 @@ def parser() -> argparse.ArgumentParser:
     _model_arguments(r)
     r.add_argument('video', help="a video file or frame folder; or a folder of videos, a glob ('clips/**/*.mp4') or a "
                                  '.csv list with a path column')
-    r.add_argument('--views', type=_views, default=(1, 1), help='CLIPSxCROPS, e.g. 2x3 (one answer per video)')
+    _views_argument(r)
     r.add_argument('--topk', type=int, default=5)
     r.add_argument('--window', help="classify windows this long: seconds ('2', '1.5s') or frames ('16f')")
     r.add_argument('--stride', help='start a window every STRIDE (same unit as --window; default: --window)')
@@ -454,6 +465,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument('--no-progress', action='store_true')
     r.set_defaults(run=predict_command)
 
+
+def _demo_parser(sub) -> None:
     d = sub.add_parser('demo', help='a web page to try the model on your videos (needs the demo extra: gradio)',
                        description='Serve a page where a video can be uploaded (or an example picked) to see its '
                                    'top-5 classes and a timeline of the top classes per window. Only this machine '
@@ -467,6 +480,8 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument('--max-upload-mb', type=float, default=100, help='largest video the page accepts, in MB')
     d.set_defaults(run=demo_command)
 
+
+def _models_parser(sub) -> None:
     m = sub.add_parser('models', help='list every model and its weights: data set, frames, published top-1, source, '
                                       'license',
                        description='One row per name.tag: what the weights were trained on, how the model samples '
@@ -477,6 +492,8 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument('-o', '--output', help='write the markdown table here (atomically), as results/weights.md is')
     m.set_defaults(run=models_command)
 
+
+def _space_parser(sub) -> None:
     s = sub.add_parser('space', help='write the files of a Hugging Face Space that runs the demo for a checkpoint',
                        description='Writes app.py, requirements.txt and README.md (sdk: gradio, models: REPO); '
                                    'upload the folder with: hf upload ORG/SPACE DIR --repo-type space')
@@ -486,6 +503,13 @@ def parser() -> argparse.ArgumentParser:
                                          'with the demo extra)')
     s.add_argument('--title')
     s.set_defaults(run=space_command)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog='csst-zoo', description='CSST-Net and its baselines as video classifiers.')
+    sub = p.add_subparsers(dest='command', required=True)
+    for add in (_export_parser, _model_card_parser, _convert_parser, _train_parser, _eval_parser, _predict_parser, _demo_parser, _models_parser, _space_parser):
+        add(sub)
     return p
 
 
