@@ -46,9 +46,9 @@ from datetime import datetime, timezone
 from typing import Callable, NamedTuple
 
 import torch
-import torch.nn.functional as F
 
 import csst_zoo
+from csst_zoo.engine.train import TrainConfig, sgd, train_step
 from csst_zoo.export import export_model, load_exported
 from csst_zoo.profiling import count_flops, count_params
 from _measure import (
@@ -233,17 +233,10 @@ def build(name, runtime, args):
     forward, x = RUNTIMES[runtime].prepare(model, x, args)
     if args.task == 'infer':
         return forward, x
-    # the recipe's optimizer (engine.train); the loss in fp32, backward outside autocast
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    # the product's training step and the recipe's optimizer (engine.train), on synthetic clips
+    optimizer = sgd(model, TrainConfig(model=name, dataset='synthetic', output='-'), lr=0.01)
     target = torch.randint(NUM_CLASSES, (args.batch,), device=args.device)
-
-    def train_step(inputs):
-        loss = F.cross_entropy(forward(inputs).float(), target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss
-    return train_step, x
+    return (lambda inputs: train_step(forward, inputs, target, optimizer)[0]), x
 
 
 def grad_mode(args):

@@ -36,7 +36,8 @@ from ..models import create_model
 from .inference import amp_dtype, clip_memory_format, view_logits
 from .metrics import classification_metrics
 
-__all__ = ['TrainConfig', 'fit', 'evaluate', 'read_recipe', 'write_recipe', 'weights_digest', 'EpochSeeded',
+__all__ = ['TrainConfig', 'Run', 'build_run', 'train_step', 'train_one_epoch', 'validate', 'sgd', 'fit', 'evaluate',
+           'read_recipe', 'write_recipe', 'weights_digest', 'EpochSeeded',
            'CHECKPOINT_NAME', 'CONFIG_NAME']
 
 CHECKPOINT_NAME = 'last.pth'
@@ -299,13 +300,55 @@ def fit(cfg: TrainConfig) -> Dict:
         torch.backends.cudnn.benchmark = benchmark
 
 
-def _fit(cfg: TrainConfig) -> Dict:
-    ddp = Distributed()
-    torch.manual_seed(cfg.seed)
-    out = Path(cfg.output)
-    if ddp.main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_recipe(cfg, out / CONFIG_NAME)
+@dataclasses.dataclass
+class Run:
+    """What a training run holds from one step to the next (``build_run`` makes it)."""
+    cfg: TrainConfig
+    ddp: Distributed
+    out: Path
+    class_names: List[str]
+    model: torch.nn.Module
+    net: torch.nn.Module  # the model as trained: under DDP and/or torch.compile
+    train_set: Dataset
+    val_set: Optional[VideoDataset]
+    loader: DataLoader
+    sampler: 'EpochKeys'
+    optimizer: torch.optim.Optimizer
+    scheduler: CosineLRScheduler
+    scaler: torch.amp.GradScaler
+    memory_format: torch.memory_format
+    amp: bool
+    start: int = 0  # the first epoch to run (after a resume, the one after the checkpoint's)
+    best: Optional[float] = None  # the best validation top-1 so far
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return view_logits(self.net, clips, self.memory_format, self.amp)
+
+
+def sgd(model: torch.nn.Module, cfg: TrainConfig, lr: float) -> torch.optim.SGD:
+    """The recipe's optimizer: SGD with ``cfg``'s momentum and weight decay."""
+    return torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def train_step(forward, clips: torch.Tensor, target: torch.Tensor, optimizer: torch.optim.Optimizer,
+               scaler: Optional[torch.amp.GradScaler] = None):
+    """One optimisation step: ``forward(clips)``'s logits, their cross-entropy in fp32, the backward
+    pass (through ``scaler`` when given: fp16) and the optimizer's step. Returns (loss, logits)."""
+    logits = forward(clips)
+    loss = F.cross_entropy(logits.float(), target)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    return loss, logits
+
+
+def _read_samples(cfg: TrainConfig):
+    """(training samples, class names, validation samples) of ``cfg``'s data set."""
     if cfg.dataset == SYNTHETIC:  # no files: random clips of the model's input size, no validation
         train_samples, class_names, val_samples = None, [str(i) for i in range(SYNTHETIC_CLASSES)], None
     else:
@@ -315,28 +358,44 @@ def _fit(cfg: TrainConfig) -> Dict:
         raise ValueError('decode_on_device (--decode-on-device) takes data sets of JPEG frame folders (sthv1, jester, '
                          f'or folder and csv layouts of frame folders); {cfg.dataset} holds '
                          + ('no files' if train_samples is None else f'video files such as {train_samples[0][0]}'))
+    return train_samples, class_names, val_samples
+
+
+def _create_model(cfg: TrainConfig, num_classes: int) -> torch.nn.Module:
     kwargs = dict(cfg.model_kwargs)
     if cfg.size is not None:
         kwargs['pretrained_cfg_overlay'] = dict(kwargs.get('pretrained_cfg_overlay', {}),
                                                 input_size=(3, cfg.num_frames, cfg.size, cfg.size))
-    model = create_model(cfg.model, pretrained=cfg.pretrained, num_classes=len(class_names),
+    model = create_model(cfg.model, pretrained=cfg.pretrained, num_classes=num_classes,
                          num_frames=cfg.num_frames, drop_rate=cfg.drop_rate, **kwargs)
     # the sampling trained with is the checkpoint's: eval, predict and the demo follow it
     model.pretrained_cfg.update({k: v for k, v in (('sampling', cfg.sampling), ('frame_interval', cfg.frame_interval))
                                  if v is not None})
+    return model
+
+
+def build_run(cfg: TrainConfig) -> Run:
+    """Everything a run needs, from ``cfg``: data, model (under DDP, compiled), optimizer, schedule,
+    AMP scaler and loader; resumed from ``last.pth`` with ``cfg.resume``."""
+    ddp = Distributed()
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.output)
+    if ddp.main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_recipe(cfg, out / CONFIG_NAME)
+    train_samples, class_names, val_samples = _read_samples(cfg)
+    model = _create_model(cfg, len(class_names))
     train_set = training_set(cfg, train_samples, class_names, model.pretrained_cfg)
     val_set = VideoDataset(val_samples, cfg.num_frames, eval_transform(model.pretrained_cfg), train=False,
                            defer_decoding=cfg.decode_on_device, **sampling_args(model.pretrained_cfg)) if val_samples else None
-
     memory_format = clip_memory_format(cfg.channels_last)
     model.to(ddp.device, memory_format=memory_format)
     net = torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[ddp.device.index] if ddp.device.type == 'cuda' else None) if ddp.world_size > 1 else model
     if cfg.compile:
         net = torch.compile(net)
-    total_batch = cfg.batch_size * ddp.world_size
-    lr = cfg.lr if cfg.lr is not None else 0.01 * total_batch / 8
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    lr = cfg.lr if cfg.lr is not None else 0.01 * cfg.batch_size * ddp.world_size / 8
+    optimizer = sgd(model, cfg, lr)
     scheduler = CosineLRScheduler(optimizer, t_initial=cfg.epochs, warmup_t=cfg.warmup_epochs,
                                   warmup_lr_init=lr / 100 if cfg.warmup_epochs else 0)
     amp = cfg.amp if cfg.amp is not None else ddp.device.type == 'cuda'
@@ -344,90 +403,112 @@ def _fit(cfg: TrainConfig) -> Dict:
     loader, sampler = _loader(train_set, ddp, cfg.batch_size, cfg.workers, shuffle=True, seed=cfg.seed)
     if len(loader) == 0:
         raise ValueError(f'{len(train_set)} training videos make no full batch of {cfg.batch_size} per process')
-
-    start, best = 0, None
-    ckpt_path = out / CHECKPOINT_NAME
+    run = Run(cfg, ddp, out, class_names, model, net, train_set, val_set, loader, sampler, optimizer, scheduler,
+              scaler, memory_format, amp)
     if cfg.resume:
-        if not ckpt_path.is_file():
-            raise FileNotFoundError(f'--resume: {ckpt_path} does not exist')
-        state = torch.load(ckpt_path, map_location='cpu', weights_only=True)
-        if state['model_name'] != cfg.model or state['num_classes'] != len(class_names):
-            raise ValueError(f"--resume: {ckpt_path} is of {state['model_name']} with {state['num_classes']} "
-                             f'classes, not {cfg.model} with {len(class_names)}')
-        model.load_state_dict(state['model'])
-        optimizer.load_state_dict(state['optimizer'])
-        scheduler.load_state_dict(state['scheduler'])
-        scaler.load_state_dict(state['scaler'])
-        _set_rng_state(state['rng'], ddp.device)
-        start, best = state['epoch'] + 1, state['best']
-    writer = None
-    if cfg.tensorboard and ddp.main:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise ImportError("tensorboard logging needs the package 'tensorboard': pip install tensorboard") from None
-        writer = SummaryWriter(str(out / 'tensorboard'))
+        _resume(run)
+    return run
 
+
+def _resume(run: Run) -> None:
+    path = run.out / CHECKPOINT_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f'--resume: {path} does not exist')
+    state = torch.load(path, map_location='cpu', weights_only=True)
+    if state['model_name'] != run.cfg.model or state['num_classes'] != len(run.class_names):
+        raise ValueError(f"--resume: {path} is of {state['model_name']} with {state['num_classes']} "
+                         f'classes, not {run.cfg.model} with {len(run.class_names)}')
+    run.model.load_state_dict(state['model'])
+    run.optimizer.load_state_dict(state['optimizer'])
+    run.scheduler.load_state_dict(state['scheduler'])
+    run.scaler.load_state_dict(state['scaler'])
+    _set_rng_state(state['rng'], run.ddp.device)
+    run.start, run.best = state['epoch'] + 1, state['best']
+
+
+def train_one_epoch(run: Run, epoch: int) -> Dict:
+    """One epoch of ``train_step``s; returns its log row (loss, top-1, clips/s, the loader's share)."""
+    ddp = run.ddp
+    run.scheduler.step(epoch)
+    run.sampler.set_epoch(epoch)
+    run.net.train()
+    loss_sum, correct, seen, waited = 0.0, 0, 0, 0.0
+    bar = tqdm(run.loader, desc=f'epoch {epoch + 1}/{run.cfg.epochs}', disable=not (run.cfg.progress and ddp.main))
+    began = step_end = time.perf_counter()
+    for clips, target in bar:
+        waited += time.perf_counter() - step_end  # the loader's share: the step waited for its batch
+        clips = _on_device(clips, target, run.train_set, ddp.device)
+        target = target.to(ddp.device, non_blocking=True)
+        loss, logits = train_step(run.forward, clips, target, run.optimizer, run.scaler)
+        loss_sum += loss.item() * len(target)  # .item() waits for the step: the times below are its own
+        correct += (logits.argmax(1) == target).sum().item()
+        seen += len(target)
+        step_end = time.perf_counter()
+        elapsed = step_end - began
+        bar.set_postfix(loss=f'{loss_sum / seen:.4f}', clips_s=f'{seen * ddp.world_size / elapsed:.1f}',
+                        data_wait=f'{waited / elapsed:.0%}')
+    if ddp.world_size > 1:
+        # BatchNorm statistics are per process; average them so every replica (and the
+        # checkpoint) holds the same model.
+        distribute_bn(run.model, ddp.world_size, reduce=True)
+    seconds = time.perf_counter() - began
+    return dict(epoch=epoch + 1, lr=run.optimizer.param_groups[0]['lr'], train_loss=loss_sum / seen,
+                train_top1=100.0 * correct / seen, epoch_seconds=seconds,
+                clips_per_s=seen * ddp.world_size / seconds, data_wait=waited / seconds)
+
+
+def validate(run: Run) -> Dict:
+    """Validation loss, top-1 and top-5 of the run's model (``evaluate`` on the validation split)."""
+    cfg = run.cfg
+    metrics = evaluate(run.model, run.val_set, len(run.class_names), cfg.batch_size, cfg.workers, run.ddp, run.amp,
+                       cfg.progress, run.memory_format)
+    return dict(val_loss=metrics['loss'], val_top1=metrics['top1'], val_top5=metrics['top5'])
+
+
+def _save_epoch(run: Run, epoch: int, row: Dict, improved: bool, writer) -> None:
+    """The main rank's writes after an epoch: best/, last.pth, the log row (and tensorboard's)."""
+    if improved:
+        save_pretrained(run.model, run.out / 'best', labels=run.class_names)
+    _save_checkpoint(run.out / CHECKPOINT_NAME, model=run.model.state_dict(), optimizer=run.optimizer.state_dict(),
+                     scheduler=run.scheduler.state_dict(), scaler=run.scaler.state_dict(),
+                     rng=_rng_state(run.ddp.device), epoch=epoch, best=run.best, model_name=run.cfg.model,
+                     num_classes=len(run.class_names), config=json.dumps(dataclasses.asdict(run.cfg)))
+    _append_log(run.out / LOG_NAME, row, TRAIN_COLUMNS + (VAL_COLUMNS if run.val_set is not None else ()))
+    if writer:
+        for k, v in row.items():
+            writer.add_scalar(k, v, epoch + 1)
+    print(json.dumps(row), file=sys.stderr, flush=True)  # progress; results go to stdout
+
+
+def _tensorboard(run: Run):
+    if not (run.cfg.tensorboard and run.ddp.main):
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ImportError("tensorboard logging needs the package 'tensorboard': pip install tensorboard") from None
+    return SummaryWriter(str(run.out / 'tensorboard'))
+
+
+def _fit(cfg: TrainConfig) -> Dict:
+    run = build_run(cfg)
+    writer = _tensorboard(run)
     row = {}
-    end = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, start + cfg.stop_after)
-    for epoch in range(start, end):
-        scheduler.step(epoch)
-        sampler.set_epoch(epoch)
-        net.train()
-        loss_sum, correct, seen, waited = 0.0, 0, 0, 0.0
-        bar = tqdm(loader, desc=f'epoch {epoch + 1}/{cfg.epochs}', disable=not (cfg.progress and ddp.main))
-        began = step_end = time.perf_counter()
-        for clips, target in bar:
-            waited += time.perf_counter() - step_end  # the loader's share: the step waited for its batch
-            clips = _on_device(clips, target, train_set, ddp.device)
-            target = target.to(ddp.device, non_blocking=True)
-            logits = view_logits(net, clips, memory_format, amp)
-            loss = F.cross_entropy(logits.float(), target)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            loss_sum += loss.item() * len(target)  # .item() waits for the step: the times below are its own
-            correct += (logits.argmax(1) == target).sum().item()
-            seen += len(target)
-            step_end = time.perf_counter()
-            elapsed = step_end - began
-            bar.set_postfix(loss=f'{loss_sum / seen:.4f}', clips_s=f'{seen * ddp.world_size / elapsed:.1f}',
-                            data_wait=f'{waited / elapsed:.0%}')
-        if ddp.world_size > 1:
-            # BatchNorm statistics are per process; average them so every replica (and the
-            # checkpoint) holds the same model.
-            distribute_bn(model, ddp.world_size, reduce=True)
-        seconds = time.perf_counter() - began
-        row = dict(epoch=epoch + 1, lr=optimizer.param_groups[0]['lr'], train_loss=loss_sum / seen,
-                   train_top1=100.0 * correct / seen, epoch_seconds=seconds,
-                   clips_per_s=seen * ddp.world_size / seconds, data_wait=waited / seconds)
-        if val_set is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
-            metrics = evaluate(model, val_set, len(class_names), cfg.batch_size, cfg.workers, ddp, amp, cfg.progress,
-                               memory_format)
-            row.update(val_loss=metrics['loss'], val_top1=metrics['top1'], val_top5=metrics['top5'])
+    end = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, run.start + cfg.stop_after)
+    for epoch in range(run.start, end):
+        row = train_one_epoch(run, epoch)
+        if run.val_set is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
+            row.update(validate(run))
         # best by validation top-1, judged only in epochs that validated; without validation, the last
-        if val_set is None:
-            improved = True
-        else:
-            improved = 'val_top1' in row and (best is None or row['val_top1'] > best)
-            best = row['val_top1'] if improved else best
-        if ddp.main:
-            if improved:
-                save_pretrained(model, out / 'best', labels=class_names)
-            _save_checkpoint(ckpt_path, model=model.state_dict(), optimizer=optimizer.state_dict(),
-                             scheduler=scheduler.state_dict(), scaler=scaler.state_dict(), rng=_rng_state(ddp.device),
-                             epoch=epoch, best=best, model_name=cfg.model, num_classes=len(class_names),
-                             config=json.dumps(dataclasses.asdict(cfg)))
-            _append_log(out / LOG_NAME, row, TRAIN_COLUMNS + (VAL_COLUMNS if val_set is not None else ()))
-            if writer:
-                for k, v in row.items():
-                    writer.add_scalar(k, v, epoch + 1)
-            print(json.dumps(row), file=sys.stderr, flush=True)  # progress; results go to stdout
+        improved = run.val_set is None or ('val_top1' in row and (run.best is None or row['val_top1'] > run.best))
+        if run.val_set is not None and improved:
+            run.best = row['val_top1']
+        if run.ddp.main:
+            _save_epoch(run, epoch, row, improved, writer)
     if writer:
         writer.close()
-    row['weights_sha256'] = weights_digest(model)
-    if ddp.world_size > 1:
+    row['weights_sha256'] = weights_digest(run.model)
+    if run.ddp.world_size > 1:
         dist.barrier()
     return row
 
