@@ -187,6 +187,55 @@ class Timeline:
 
 
 @torch.no_grad()
+def _window_picks(model, reader, bounds, window: Span) -> List[torch.Tensor]:
+    """The frames each window ``[a, b)`` gives the model: its sampling applied inside the window."""
+    num_frames = model.num_frames
+    short = [(a, b) for a, b in bounds if b - a < num_frames]
+    if short:
+        raise ValueError(f'window {window} holds {short[0][1] - short[0][0]} frames of {reader.path} at '
+                         f'[{short[0][0]}, {short[0][1]}), fewer than the {num_frames} the model samples: '
+                         'use a longer window')
+    sampling = sampling_args(model.pretrained_cfg)
+    return [clip_indices(b - a, num_frames, False, 1, **sampling)[0] + a for a, b in bounds]
+
+
+def _classify_windows(model, reader, picks, batch_size, progress, amp, memory_format) -> List[torch.Tensor]:
+    """Each window's class probabilities, decoding the video once, front to back, and keeping a
+    decoded frame (resized and cropped) only until the last window that uses it has run."""
+    transform = eval_transform(model.pretrained_cfg)
+    (spatial,) = transform.spatial
+    model.eval()
+    device = next(model.parameters()).device
+    kept, batch, probs = {}, [], [None] * len(picks)
+    # a dense clip that wraps around its window's end is not in order: its last frame is its largest
+    pending = deque(sorted(range(len(picks)), key=lambda w: (int(picks[w].max()), w)))
+
+    def run(items):
+        clips = transform.normalize(torch.stack([clip for _, clip in items]))
+        out = view_logits(model, clips[:, None].to(device), memory_format, amp).float().softmax(dim=1).cpu()
+        for (w, _), p in zip(items, out):
+            probs[w] = p
+        bar.update(len(items))
+
+    bar = tqdm(total=len(picks), unit='window', desc='timeline', disable=not progress)
+    wanted = sorted(set(torch.cat(picks).tolist()))
+    for i, frame in reader.decode(wanted, short_side=transform.short_side):
+        kept[i] = spatial(frame[None, None])[0, 0]
+        while pending and int(picks[pending[0]].max()) <= i:
+            w = pending.popleft()
+            batch.append((w, torch.stack([kept[j] for j in picks[w].tolist()])))
+            if len(batch) == batch_size:
+                run(batch)
+                batch = []
+        first_needed = min((int(picks[w].min()) for w in pending), default=math.inf)
+        for j in [j for j in kept if j < first_needed]:
+            del kept[j]
+    if batch:
+        run(batch)
+    bar.close()
+    return probs
+
+
 def predict_timeline(
         model,
         video,
@@ -203,10 +252,11 @@ def predict_timeline(
     ``'16f'``; see :func:`window_bounds`).
 
     Each window is sampled as in evaluation, by the model's sampling (the centre frame of each of
-    its T segments, or its dense clip in the window's middle), centre crop. The file is decoded once, front to back; a decoded frame is kept, resized and
-    cropped, only until the last window that uses it has run, so memory does not grow with the
-    video's length. Windows go through the model ``batch_size`` at a time (under autocast with
-    ``amp``, in ``memory_format``: put the model in it too).
+    its T segments, or its dense clip in the window's middle), centre crop. The file is decoded
+    once, front to back; a decoded frame is kept, resized and cropped, only until the last window
+    that uses it has run, so memory does not grow with the video's length. Windows go through the
+    model ``batch_size`` at a time (under autocast with ``amp``, in ``memory_format``: put the
+    model in it too).
     """
     window, stride = parse_span(window, 'window'), parse_span(stride, 'stride')
     check_positive_int('batch_size', batch_size)
@@ -218,46 +268,8 @@ def predict_timeline(
     folder = isinstance(reader, FrameFolder)
     times = reader.frame_times() if (window.unit == 's' or not folder or reader.fps is not None) else None
     bounds = window_bounds(reader.num_frames, times, window, stride)
-    num_frames = model.num_frames
-    short = [(a, b) for a, b in bounds if b - a < num_frames]
-    if short:
-        raise ValueError(f'window {window} holds {short[0][1] - short[0][0]} frames of {reader.path} at '
-                         f'[{short[0][0]}, {short[0][1]}), fewer than the {num_frames} the model samples: '
-                         'use a longer window')
-    sampling = sampling_args(model.pretrained_cfg)
-    picks = [clip_indices(b - a, num_frames, False, 1, **sampling)[0] + a for a, b in bounds]
-    transform = eval_transform(model.pretrained_cfg)
-    (spatial,) = transform.spatial
-    model.eval()
-    device = next(model.parameters()).device
-
-    kept, batch, probs = {}, [], [None] * len(bounds)
-    # a dense clip that wraps around its window's end is not in order: its last frame is its largest
-    pending = deque(sorted(range(len(bounds)), key=lambda w: (int(picks[w].max()), w)))
-
-    def run(items):
-        clips = transform.normalize(torch.stack([clip for _, clip in items]))
-        out = view_logits(model, clips[:, None].to(device), memory_format, amp).float().softmax(dim=1).cpu()
-        for (w, _), p in zip(items, out):
-            probs[w] = p
-        bar.update(len(items))
-
-    bar = tqdm(total=len(bounds), unit='window', desc='timeline', disable=not progress)
-    wanted = sorted(set(torch.cat(picks).tolist()))
-    for i, frame in reader.decode(wanted, short_side=transform.short_side):
-        kept[i] = spatial(frame[None, None])[0, 0]
-        while pending and int(picks[pending[0]].max()) <= i:
-            w = pending.popleft()
-            batch.append((w, torch.stack([kept[j] for j in picks[w].tolist()])))
-            if len(batch) == batch_size:
-                run(batch)
-                batch = []
-        first_needed = min((int(picks[w].min()) for w in pending), default=math.inf)
-        for j in [j for j in kept if j < first_needed]:
-            del kept[j]
-    if batch:
-        run(batch)
-    bar.close()
+    picks = _window_picks(model, reader, bounds, window)
+    probs = _classify_windows(model, reader, picks, batch_size, progress, amp, memory_format)
     spans = None
     if times is not None:
         edge = times.tolist() + [_end_time(times)]
