@@ -28,7 +28,7 @@ def _make_entrypoint(name):
     weights = _get_pretrained_cfg(name).notes[0]
     family = _csst_zoo.FAMILIES[name.split('_', 1)[0]]
     entrypoint.__doc__ = (_model_entrypoint(name).__doc__.strip() + '\n'
-                          + _USAGE.format(weights=weights, description=family.description))
+                          + _USAGE.format(weights=weights, description=family.card.description))
     return entrypoint
 
 

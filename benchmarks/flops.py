@@ -215,7 +215,7 @@ def models_table(args, profile):
     depths = sorted({d for family in FAMILIES.values() for d in family.depths})
     rows = []
     for name, family in FAMILIES.items():
-        row = dict(family=family.title, model=f'{name}_resnet*')
+        row = dict(family=family.card.title, model=f'{name}_resnet*')
         for depth in depths:
             if depth in family.depths:
                 result = profile(f'{name}_resnet{depth}')

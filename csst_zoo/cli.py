@@ -392,7 +392,7 @@ def _model_card_parser(sub) -> None:
 
 def _convert_parser(sub) -> None:
     from .families import FAMILIES
-    convertible = sorted(n for n, f in FAMILIES.items() if f.official)
+    convertible = sorted(n for n, f in FAMILIES.items() if f.card.official)
     k = sub.add_parser('convert', help="convert an authors' (TSM, GST, TAM) or mmaction2's released checkpoint to a "
                                        'csst-zoo one',
                        description="Read the authors' .pth / .pth.tar (any DataParallel or state_dict wrapping), or "
@@ -408,7 +408,7 @@ def _convert_parser(sub) -> None:
                                                    "TAM: from its weights)")
     k.add_argument('--release', help="which of the authors' published checkpoints the file is, for the reported "
                                      'accuracy in the card (default: recognised from its name when possible): ' +
-                                     '; '.join(f'{n}: ' + ', '.join(r.id for r in FAMILIES[n].official.releases)
+                                     '; '.join(f'{n}: ' + ', '.join(r.id for r in FAMILIES[n].card.official.releases)
                                                for n in convertible))
     k.add_argument('--model-kwargs', nargs='*', default={}, action=ParseKwargs,
                    help="family arguments the file does not hold, as key=value (e.g. TSM's fold_div=8)")

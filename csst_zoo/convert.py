@@ -67,7 +67,7 @@ def _strip(key: str) -> str:
 
 def _family_hint(keys: Sequence[str], family) -> str:
     for other in FAMILIES.values():
-        if other is not family and other.official and any(re.search(other.official.signature, k) for k in keys):
+        if other is not family and other.card.official and any(re.search(other.card.official.signature, k) for k in keys):
             return f' It looks like a {other.name} checkpoint: csst-zoo convert {other.name} ...'
     return ''
 
@@ -84,9 +84,9 @@ def _depth(keys: Sequence[str], path) -> int:
 def _official_family(family_name: str):
     """The family of ``family_name``, which must have an official checkpoint layout."""
     family = get_family(family_name)
-    if family.official is None:
+    if family.card.official is None:
         raise ValueError(f'the {family.name} family has no official checkpoint layout; families with one: '
-                         f'{", ".join(n for n, f in FAMILIES.items() if f.official)}')
+                         f'{", ".join(n for n, f in FAMILIES.items() if f.card.official)}')
     return family
 
 
@@ -103,13 +103,13 @@ def official_state_dict(family_name: str, state_dict: Dict[str, torch.Tensor], p
         raise ValueError(f'checkpoint {str(path)!r} is a ResNet{depth}, and {family.name} models come in depths '
                          f'{", ".join(map(str, family.depths))} only.' + _family_hint(list(stripped), family))
     try:
-        args = family.official.model_args({k: v for k, (_, v) in stripped.items()}, str(path))
+        args = family.card.official.model_args({k: v for k, (_, v) in stripped.items()}, str(path))
     except KeyError as e:
         raise ValueError(f'checkpoint {str(path)!r} does not fit {arch}: it has no tensor {e.args[0]!r} '
                          f'(official key layout).' + _family_hint(list(stripped), family)) from None
     mapped = {}
     for key, (original, tensor) in stripped.items():
-        for pattern, replacement in family.official.renames:
+        for pattern, replacement in family.card.official.renames:
             key = re.sub(pattern, replacement, key)
         mapped[key] = (original, tensor)
     return arch, args, mapped
@@ -160,7 +160,7 @@ def convert_checkpoint(
     tensor that cannot be placed, or the first one the model needs and the file lacks.
     """
     from .models import create_model
-    releases = _official_family(family_name).official.releases
+    releases = _official_family(family_name).card.official.releases
     if release is not None and release not in {r.id for r in releases}:
         raise ValueError(f'release must be one of {", ".join(r.id for r in releases) or "(none)"} for '
                          f'{family_name}, got {release!r}')
@@ -175,6 +175,6 @@ def convert_checkpoint(
     load_mapped(model, mapped, path, lambda keys: _family_hint(keys, model.family))
     if release is None:
         release = next((r.id for r in releases if r.pattern and re.search(r.pattern, str(path))), None)
-    origin = dict(repository=model.family.official.repository, file=Path(path).name, release=release)
-    model.pretrained_cfg['license'] = model.family.official.license  # the weights are the authors', not timm's
+    origin = dict(repository=model.family.card.official.repository, file=Path(path).name, release=release)
+    model.pretrained_cfg['license'] = model.family.card.official.license  # the weights are the authors', not timm's
     return model.eval(), origin

@@ -80,7 +80,7 @@ def _release(family, origin: Optional[dict], arch: str):
     published it)."""
     if origin and origin.get('repository') == mmaction2.REPOSITORY:
         return mmaction2.release_of(f'{arch}.{origin.get("release")}'), "OpenMMLab's mmaction2"
-    releases = family.official.releases if origin and family.official else ()
+    releases = family.card.official.releases if origin and family.card.official else ()
     return next((r for r in releases if r.id == origin.get('release')), None), "the method's authors"
 
 
@@ -134,8 +134,8 @@ def model_card(config: dict, repo_id: Optional[str] = None, dataset: Optional[st
     template = string.Template(resources.files(__package__).joinpath('model_card.md').read_text(encoding='utf-8'))
     body = template.substitute(
         base_model=get_pretrained_cfg(arch).hf_hub_id, architecture=arch,
-        family_name=family.title, family_description=family.description, paper=family.paper,
-        initialisation=family.initialisation, version=__version__,
+        family_name=family.card.title, family_description=family.card.description, paper=family.card.paper,
+        initialisation=family.card.initialisation, version=__version__,
         num_classes=config['num_classes'], model_args=', '.join(f'{k}={v!r}' for k, v in args.items()),
         params_m=f'{count_params(model) / 1e6:.2f}', gflops=f'{count_flops(model, frames=t, size=size) / 1e9:.2f}',
         frames=t, size=size, mean=tuple(cfg['mean']), std=tuple(cfg['std']), crop_pct=cfg.get('crop_pct'),

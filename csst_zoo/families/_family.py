@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-__all__ = ['Family', 'OfficialLayout', 'Release', 'per_frame_weights', 'num_frames_in_name']
+__all__ = ['Family', 'FamilyCard', 'OfficialLayout', 'Release', 'per_frame_weights', 'num_frames_in_name']
 
 SLOTS = ('conv3x3', 'conv1', 'conv2')
 
@@ -63,14 +63,31 @@ class OfficialLayout:
 
 
 @dataclasses.dataclass(frozen=True)
-class Family:
-    """A way of making a 2D ResNet temporal, in one place.
+class FamilyCard:
+    """What is written about a family, beside its network (``Family``): the model card's text and the
+    authors' releases.
 
     Attributes:
-        name: registry name; models are ``{name}_resnet{depth}``.
         title: display name (``'CSST-Net'``).
         description: completes "timm's ResNet with ..." (docstrings, model card).
         paper: the method's citation.
+        initialisation: one sentence for the model card on what ``pretrained=True`` gives.
+        official: the authors' checkpoint layout and releases, for ``csst-zoo convert``.
+    """
+    title: str
+    description: str
+    paper: str
+    initialisation: str = ''
+    official: Optional[OfficialLayout] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """A way of making a 2D ResNet temporal: what builds the network (its card is ``card``).
+
+    Attributes:
+        name: registry name; models are ``{name}_resnet{depth}``.
+        card: the family's paperwork (``FamilyCard``): titles, citation, model-card text, releases.
         layer: the module built at each place (see the module docstring).
         params: the parameter formula of one layer, ``params(c_in, c_out, k, num_frames, **args)``.
         defaults: the family's own arguments and their defaults.
@@ -81,13 +98,9 @@ class Family:
         fixed_num_frames: the layer is built for one clip length T (``num_frames``).
         inflate: ``inflate(layer, w)``: the layer's tensors (names relative to it) that a 2D
             kernel ``w`` of shape ``(C_out, C_in, k, k)`` determines; the others keep their init.
-        initialisation: one sentence for the model card on what ``pretrained=True`` gives.
-        official: the authors' checkpoint layout, for ``csst-zoo convert``.
     """
     name: str
-    title: str
-    description: str
-    paper: str
+    card: FamilyCard
     layer: Callable[..., nn.Module]
     params: Callable[..., float]
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -96,8 +109,6 @@ class Family:
     depths: Tuple[int, ...] = (18, 34, 50, 101)
     fixed_num_frames: bool = False
     inflate: Callable[[nn.Module, torch.Tensor], Dict[str, torch.Tensor]] = per_frame_weights
-    initialisation: str = ''
-    official: Optional[OfficialLayout] = None
 
     def __post_init__(self):
         if self.slot not in SLOTS:

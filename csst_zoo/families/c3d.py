@@ -2,7 +2,7 @@
 import torch
 
 from ..layers import C3DConv
-from ._family import Family
+from ._family import Family, FamilyCard
 from .csst import PAPER
 
 __all__ = ['FAMILY', 'inflate_c3d']
@@ -21,11 +21,18 @@ def inflate_c3d(conv: C3DConv, w: torch.Tensor):
     return {'weight': w.unsqueeze(2).repeat(1, 1, taps, 1, 1) / taps}
 
 
-FAMILY = Family(
-    name='c3d', title='C3D', paper=PAPER, layer=C3DConv,
+CARD = FamilyCard(
+    title='C3D',
     description='every 3x3 conv of conv2-conv5 made a full 3x3x3 conv.',
-    params=lambda c_in, c_out, k, num_frames: k ** 3 * c_in * c_out,
-    inflate=inflate_c3d,
+    paper=PAPER,
     initialisation='the 3x3x3 kernels are the 2D kernels repeated over time and divided by 3 (I3D inflation); '
                    'every other kernel becomes its per-frame 1xkxk form.',
+)
+
+FAMILY = Family(
+    name='c3d',
+    card=CARD,
+    layer=C3DConv,
+    params=lambda c_in, c_out, k, num_frames: k ** 3 * c_in * c_out,
+    inflate=inflate_c3d,
 )

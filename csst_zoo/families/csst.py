@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..layers import C2DConv, C3DConv, spatiotemporal_mean
-from ._family import Family
+from ._family import Family, FamilyCard
 
 __all__ = ['CSSTConv', 'FAMILY', 'PAPER', 'pfff', 'split_channels']
 
@@ -103,15 +103,23 @@ def inflate_csst(conv: CSSTConv, w: torch.Tensor):
     return {'spatial.weight': w[:, conv.temporal_channels:].unsqueeze(2)}
 
 
-FAMILY = Family(
-    name='csst', title='CSST-Net', paper=PAPER, layer=CSSTConv, defaults={'alpha': 0.5, 'groups': 2},
+CARD = FamilyCard(
+    title='CSST-Net',
     description='every 3x3 conv of conv2-conv5 made a CSST conv: the input channels are split, a share alpha goes '
                 'to a grouped 3x3x3 conv plus a point-wise conv (GSTM), the rest to a 1x3x3 conv, and the two '
                 'outputs are fused without parameters (PFFF).',
-    params=lambda c_in, c_out, k, num_frames, alpha, groups: (
-        k ** 2 * (1 - alpha) + k ** 3 * alpha / groups + alpha) * c_in * c_out,
-    inflate=inflate_csst,
+    paper=PAPER,
     initialisation='in every CSST conv the spatial branch takes the 2D kernel\'s slice for its input channels and '
                    'the temporal branch (grouped 3x3x3 conv and point-wise conv) starts from random (Kaiming) '
                    'weights; every other kernel becomes its per-frame 1xkxk form.',
+)
+
+FAMILY = Family(
+    name='csst',
+    card=CARD,
+    layer=CSSTConv,
+    defaults={'alpha': 0.5, 'groups': 2},
+    params=lambda c_in, c_out, k, num_frames, alpha, groups: (
+        k ** 2 * (1 - alpha) + k ** 3 * alpha / groups + alpha) * c_in * c_out,
+    inflate=inflate_csst,
 )

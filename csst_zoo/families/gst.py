@@ -8,7 +8,7 @@ from torch import nn
 
 from .._checks import check_positive_int
 from ..layers import C2DConv, C3DConv
-from ._family import Family, OfficialLayout, Release, num_frames_in_name
+from ._family import Family, FamilyCard, OfficialLayout, Release, num_frames_in_name
 
 __all__ = ['GSTConv', 'FAMILY']
 
@@ -63,16 +63,13 @@ def _official_args(state_dict, path: str):
 
 
 _V2 = ('something-something-v2', 'Something-Something V2', '1 clip x centre crop')
-FAMILY = Family(
-    name='gst', title='GST', defaults={'alpha': 4, 'beta': 2}, layer=GSTConv, depths=(50, 101),
-    paper='Luo, Yuille, "Grouped Spatial-Temporal Aggregation for Efficient Action Recognition", ICCV 2019, '
-          'arXiv:1909.13130',
+CARD = FamilyCard(
+    title='GST',
     description="every bottleneck's 3x3 conv made a GST conv: half the channels to a 1x3x3 conv (3/4 of the "
                 'outputs), half to a 3x3x3 conv (1/4 of the outputs), concatenated (beta=1, GST-Large: both '
                 'convs read all channels).',
-    params=lambda c_in, c_out, k, num_frames, alpha, beta: (
-        k ** 2 * (1 - 1 / alpha) + k ** 3 / alpha) * c_in * c_out / beta,
-    inflate=inflate_gst,
+    paper='Luo, Yuille, "Grouped Spatial-Temporal Aggregation for Efficient Action Recognition", ICCV 2019, '
+          'arXiv:1909.13130',
     initialisation="the 1x3x3 conv of every GST conv takes the slice of the 2D kernel the authors' code takes "
                    '(its outputs of its input half), the 3x3x3 conv starts from random (Kaiming) weights; every '
                    'other kernel becomes its per-frame 1xkxk form.',
@@ -91,4 +88,15 @@ FAMILY = Family(
             Release('gst-large-r50-sthv2-8f', *_V2[:2], '8 frames, ' + _V2[2], 62.0),
         ),
     ),
+)
+
+FAMILY = Family(
+    name='gst',
+    card=CARD,
+    defaults={'alpha': 4, 'beta': 2},
+    layer=GSTConv,
+    depths=(50, 101),
+    params=lambda c_in, c_out, k, num_frames, alpha, beta: (
+        k ** 2 * (1 - 1 / alpha) + k ** 3 / alpha) * c_in * c_out / beta,
+    inflate=inflate_gst,
 )

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from ..layers import C2DConv, Conv3d
-from ._family import Family
+from ._family import Family, FamilyCard
 from .csst import PAPER
 
 __all__ = ['P3DConv', 'FAMILY']
@@ -37,12 +37,19 @@ def inflate_p3d(conv: P3DConv, w: torch.Tensor):
     return {'spatial.weight': w.unsqueeze(2), 'temporal.weight': temporal}
 
 
-FAMILY = Family(
-    name='p3d', title='P3D', paper=PAPER, layer=P3DConv,
+CARD = FamilyCard(
+    title='P3D',
     description='every 3x3 conv of conv2-conv5 made a 1x3x3 conv followed by a 3x1x1 conv.',
+    paper=PAPER,
+    initialisation='the 1x3x3 convs take the 2D kernels and the 3x1x1 convs start as the identity, so the model '
+                   'starts as the ImageNet network applied per frame.',
+)
+
+FAMILY = Family(
+    name='p3d',
+    card=CARD,
+    layer=P3DConv,
     # Table 1's (k^2 + k) C_in C_out assumes C_in = C_out, as in every bottleneck's 3x3 conv.
     params=lambda c_in, c_out, k, num_frames: k ** 2 * c_in * c_out + k * c_out ** 2,
     inflate=inflate_p3d,
-    initialisation='the 1x3x3 convs take the 2D kernels and the 3x1x1 convs start as the identity, so the model '
-                   'starts as the ImageNet network applied per frame.',
 )

@@ -8,7 +8,7 @@ from torch import nn
 
 from .._checks import check_positive_int
 from ..layers import C2DConv, frame_means, shift_time
-from ._family import Family, OfficialLayout, Release
+from ._family import Family, FamilyCard, OfficialLayout, Release
 
 __all__ = ['TemporalAdaptiveModule', 'TAMConv', 'FAMILY']
 
@@ -111,13 +111,12 @@ def _release(data: str, version: int, frames: int, top1: float, top5: float) -> 
                    pattern=f'{data}_RGB_resnet50_tam_avg_segment{frames}_e50')
 
 
-FAMILY = Family(
-    name='tam', title='TAM', layer=TAMConv, slot='conv2', depths=(50, 101), fixed_num_frames=True,
-    paper='Liu, Wang, Wu, Qian, Lu, "TAM: Temporal Adaptive Module for Video Recognition", ICCV 2021, '
-          'arXiv:2005.06803',
+CARD = FamilyCard(
+    title='TAM',
     description='a temporal adaptive module (a per-channel, per-clip temporal kernel and a per-frame channel '
                 "weighting) on the input of every bottleneck's 3x3 conv, built for num_frames frames.",
-    params=_tam_params,
+    paper='Liu, Wang, Wu, Qian, Lu, "TAM: Temporal Adaptive Module for Video Recognition", ICCV 2021, '
+          'arXiv:2005.06803',
     initialisation='every 2D kernel becomes its per-frame 1xkxk form; the temporal adaptive modules start from '
                    'random weights.',
     official=OfficialLayout(
@@ -129,4 +128,14 @@ FAMILY = Family(
         releases=(_release('something', 1, 8, 46.5, 75.8), _release('something', 1, 16, 47.6, 77.7),
                   _release('somethingv2', 2, 8, 62.7, 88.0), _release('somethingv2', 2, 16, 64.6, 89.5)),
     ),
+)
+
+FAMILY = Family(
+    name='tam',
+    card=CARD,
+    layer=TAMConv,
+    slot='conv2',
+    depths=(50, 101),
+    fixed_num_frames=True,
+    params=_tam_params,
 )

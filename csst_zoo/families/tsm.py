@@ -10,7 +10,7 @@ import torch
 
 from .._checks import check_positive_int
 from ..layers import C2DConv, in_memory_order, shift_along, shift_time
-from ._family import Family, OfficialLayout, Release, num_frames_in_name
+from ._family import Family, FamilyCard, OfficialLayout, Release, num_frames_in_name
 
 __all__ = ['ShiftConv', 'temporal_shift', 'FAMILY']
 
@@ -87,16 +87,13 @@ def _release(depth: int, version: int, frames: int, top1: float) -> Release:
         pattern=f'TSM_something{v2}_RGB_resnet{depth}_shift8_blockres_avg_segment{frames}_e45')
 
 
-FAMILY = Family(
-    name='tsm', title='TSM', defaults={'fold_div': 8}, layer=ShiftConv, slot='conv1',
-    paper='Lin, Gan, Han, "TSM: Temporal Shift Module for Efficient Video Understanding", ICCV 2019, '
-          'arXiv:1811.08383',
+CARD = FamilyCard(
+    title='TSM',
     description="the input of every block's first conv shifted in time (1/8 of the channels from the next frame, "
                 '1/8 from the previous one; every other block in ResNet101), as the residual shift of the '
                 "authors' code.",
-    params=lambda c_in, c_out, k, num_frames, fold_div: k ** 2 * c_in * c_out,
-    # The official make_temporal_shift: every other block when layer3 has 23 blocks or more.
-    block_step=lambda layers: 2 if layers[2] >= 23 else 1,
+    paper='Lin, Gan, Han, "TSM: Temporal Shift Module for Efficient Video Understanding", ICCV 2019, '
+          'arXiv:1811.08383',
     initialisation='every 2D kernel becomes its per-frame 1xkxk form; the shift has no weights, so the model '
                    'holds exactly the ImageNet weights.',
     official=OfficialLayout(
@@ -108,4 +105,15 @@ FAMILY = Family(
             (50, 1, 8, 45.6), (50, 1, 16, 47.2), (101, 1, 8, 46.9),
             (50, 2, 8, 61.2), (50, 2, 16, 63.1), (101, 2, 8, 63.3))),
     ),
+)
+
+FAMILY = Family(
+    name='tsm',
+    card=CARD,
+    defaults={'fold_div': 8},
+    layer=ShiftConv,
+    slot='conv1',
+    params=lambda c_in, c_out, k, num_frames, fold_div: k ** 2 * c_in * c_out,
+    # The official make_temporal_shift: every other block when layer3 has 23 blocks or more.
+    block_step=lambda layers: 2 if layers[2] >= 23 else 1,
 )

@@ -223,7 +223,7 @@ def _cfg(source: str, family):
         hf_hub_id=src.hf_hub_id, url=src.url, num_classes=src.num_classes,
         input_size=(3, 8, 224, 224), pool_size=(8, 7, 7), crop_pct=src.crop_pct,
         interpolation=src.interpolation, mean=src.mean, std=src.std,
-        first_conv='conv1', classifier='fc', license=src.license, paper_name=family.paper,
+        first_conv='conv1', classifier='fc', license=src.license, paper_name=family.card.paper,
         notes=(f'ImageNet weights of timm {source}, inflated to video by csst_zoo.inflate',))
 
 
@@ -237,7 +237,7 @@ default_cfgs = generate_default_cfgs({
     **{f'{name}_resnet{depth}.tv_in1k': _cfg(_DEPTHS[depth][1], family)
        for name, family in FAMILIES.items() for depth in family.depths},
     # video-trained weights by name: mmaction2's released recognizers (csst_zoo.mmaction2)
-    **{name: dict(cfg, paper_name=FAMILIES[name.split('_')[0]].paper) for name, cfg in mmaction2.pretrained_cfgs().items()},
+    **{name: dict(cfg, paper_name=FAMILIES[name.split('_')[0]].card.paper) for name, cfg in mmaction2.pretrained_cfgs().items()},
 })
 
 
