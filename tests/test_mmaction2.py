@@ -382,16 +382,24 @@ def test_models_table(capsys):
     assert main(['models', 'nothing*']) == 2
 
 
-def test_cli_predict_takes_a_tag_and_names_its_classes(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def hub_dir(tmp_path):
+    """torch.hub's folder (timm's download cache is its checkpoints/) in ``tmp_path``, for one test."""
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / 'hub'))
+    yield tmp_path / 'hub'
+    torch.hub.set_dir(old)
+
+
+def test_cli_predict_takes_a_tag_and_names_its_classes(tmp_path, hub_dir, capsys):
     """A tag on the command line loads its weights: here from the cache, where a first download puts them."""
     from conftest import frames_of, write_frame_folder
-    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
     release = mmaction2.release_of('tsm_resnet50.k400_mmaction2_8f')
-    cache = tmp_path / 'torch' / 'hub' / 'checkpoints'
+    cache = hub_dir / 'checkpoints'
     cache.mkdir(parents=True)
     save_mmaction2(random_model('tsm_resnet50', num_classes=400), cache / release.filename)
     folder = write_frame_folder(tmp_path / 'video', frames_of(16))
-    assert main(['predict', release.name, str(folder)]) == 0
+    assert main(['predict', release.name, str(folder)]) == 0, capsys.readouterr().err
     captured = capsys.readouterr()
     rows = captured.out.splitlines()
     assert len(rows) == 5 and all(row.split('%  ')[1] in mmaction2.label_names('k400') for row in rows)
