@@ -99,6 +99,13 @@ def command_line() -> str:
     return shlex.join(['python', f'benchmarks/{Path(sys.argv[0]).name}', *sys.argv[1:]])
 
 
+def results_header(device: str) -> str:
+    """The start of a results table's first line: how it was made, where and when
+    (```python benchmarks/NAME.py ARGS` on DEVICE, torch VERSION, DATE``)."""
+    from datetime import datetime, timezone
+    return f'`{command_line()}` on {device}, torch {torch.__version__}, {datetime.now(timezone.utc):%Y-%m-%d}'
+
+
 def emit(text: str, output=None) -> None:
     """Print a benchmark's result and, given ``output``, also write it there atomically."""
     sys.stdout.write(text)

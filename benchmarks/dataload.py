@@ -9,7 +9,7 @@ For every format (JPEG frame folders as Something-Something V1 / Jester store th
 V2 does, MP4/H.264 as cameras and phones do), height (240p, 480p, 720p, 16:9), length (3 s
 and 60 s at --fps) and key-frame interval of the video files (--key-intervals: the encoders'
 defaults, and one a second as cameras and streaming encoders write) a video is written (a
-scene as hard to compress as camera footage: see scene()) and loaded through
+scene as hard to compress as camera footage: see _scenes.scene()) and loaded through
 csst_zoo.data.VideoDataset with train sampling (random frame per segment, multi-scale crop,
 flip) and test sampling (centre frames, resize + centre crop), each in a fresh process that
 works like a DataLoader worker: torch (and so the decoder) on one thread. Peak memory is the
@@ -35,14 +35,14 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple, Tuple
 
 import torch
 
 from _measure import (
-    command_line, device_name, emit, freed_memory_returned, in_fresh_process, proc_status, reset_peak_rss, sync)
+    device_name, emit, freed_memory_returned, in_fresh_process, proc_status, reset_peak_rss, results_header, sync)
+from _scenes import key_frame_interval, write_scene
 
 FORMATS = ('frames', 'webm', 'mp4')
 
@@ -132,101 +132,6 @@ def parse_args(argv=None):
     if any(h < 32 or h % 2 for h in args.heights) or any(v * args.fps < args.frames for v in args.lengths):
         p.error(f'--heights must be even and >= 32, and every --lengths x --fps at least --frames ({args.frames})')
     return args
-
-
-def _texture(g: torch.Generator, height: int, width: int, cells: int) -> torch.Tensor:
-    """(1, 3, H, W) smooth random colours, ``cells`` features from top to bottom whatever the size,
-    toned down towards grey as camera footage is (codecs spend most bits on brightness)."""
-    cell = max(1, height // cells)
-    coarse = torch.rand(1, 3, height // cell + 2, width // cell + 2, generator=g)
-    colour = torch.nn.functional.interpolate(coarse, size=(height, width), mode='bicubic', align_corners=False)
-    return 255 * (0.6 * colour.mean(1, keepdim=True) + 0.4 * colour)
-
-
-def scene(height: int, num_frames: int, seed: int = 0, fps: float = 30):
-    """Frames (n, H, W, 3) uint8 at ``fps`` frames/s that codecs find about as hard as camera footage.
-
-    A camera wanders, zooms and rolls slightly over a textured background (sub-pixel motion); a
-    layer of textured objects moves on its own path across it (occlusion, parallax); the lower third
-    shows a texture that changes from frame to frame (water, leaves); the light drifts. A static
-    texture panned by whole pixels would be predicted exactly from the frame before, so its non-key
-    frames would cost almost nothing to store and decode, and long key-frame intervals would look
-    cheap."""
-    fn = torch.nn.functional
-    width = height * 16 // 9 // 2 * 2
-    g = torch.Generator().manual_seed(seed)
-    # the camera sees half of each side of the canvas, so at rest it maps a canvas pixel to a frame pixel
-    canvas = (2 * height, 2 * width)
-    background = 0.7 * _texture(g, *canvas, 90) + 0.3 * _texture(g, *canvas, 360)
-    ys, xs = torch.meshgrid(torch.linspace(-1, 1, canvas[0]), torch.linspace(-1, 1, canvas[1]), indexing='ij')
-    alpha = torch.zeros(canvas)
-    for cy, cx, r in torch.rand(8, 3, generator=g).tolist():  # eight discs with soft edges
-        cy, cx, radius = 2 * cy - 1, 2 * cx - 1, 0.08 + 0.25 * r
-        inside = 1 - ((ys - cy) ** 2 + ((xs - cx) * canvas[1] / canvas[0]) ** 2) / radius ** 2
-        alpha = torch.maximum(alpha, (8 * inside).clamp(0, 1))
-    objects = torch.cat([_texture(g, *canvas, 180), alpha[None, None]], 1)
-    water = [_texture(g, height, width, 120) for _ in range(2)]
-    band = slice(height * 2 // 3, height)
-    phase = (2 * math.pi * torch.rand(6, generator=g)).tolist()
-    for i in range(num_frames):
-        t = i / fps  # the scene moves in seconds, so a lower frame rate sees more motion per frame
-        scale = 0.5 * (1 + 0.03 * math.sin(0.7 * t + phase[0]))
-        roll = 0.01 * math.sin(0.5 * t + phase[1])
-        theta = torch.tensor([[[scale * math.cos(roll), -scale * math.sin(roll), 0.3 * math.sin(0.23 * t + phase[2])],
-                               [scale * math.sin(roll), scale * math.cos(roll), 0.2 * math.sin(0.31 * t + phase[3])]]])
-        grid = fn.affine_grid(theta, [1, 3, height, width], align_corners=False)
-        frame = fn.grid_sample(background, grid, align_corners=False)
-        shift = torch.tensor([0.6 * math.sin(0.9 * t + phase[4]), 0.3 * math.cos(0.6 * t + phase[5])])
-        layer = fn.grid_sample(objects, grid + shift, align_corners=False)
-        frame = torch.lerp(frame, layer[:, :3], layer[:, 3:])
-        mix = 0.5 + 0.5 * math.sin(2 * t)
-        frame[:, :, band] = 0.5 * frame[:, :, band] + 0.5 * torch.lerp(water[1], water[0], mix)[:, :, band]
-        frame = frame * (1 + 0.08 * math.sin(0.4 * t))
-        yield frame[0].clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
-
-
-def write_video(path: Path, height: int, num_frames: int, fps: int, seed: int = 0,
-                key_interval: Optional[float] = None, encoder_threads: int = 0) -> Path:
-    """The scene as a frame folder (``00001.jpg``, quality 90), WebM (VP8) or MP4 (H.264), the
-    files with a key frame every ``key_interval`` seconds (default: the encoder's own interval),
-    encoded on ``encoder_threads`` threads (0: the encoder's choice; give 1 where a process per
-    core writes videos, as the encoders' idle threads would take the cores from the others)."""
-    if path.exists():
-        return path
-    stage = path.with_name('.tmp-' + path.name)
-    if path.suffix == '':
-        from torchvision.io import encode_jpeg
-        stage.mkdir(parents=True)
-        for i, frame in enumerate(scene(height, num_frames, seed, fps), 1):
-            (stage / f'{i:05d}.jpg').write_bytes(encode_jpeg(torch.from_numpy(frame).permute(2, 0, 1),
-                                                             quality=90).numpy().tobytes())
-    else:
-        import av
-        width = height * 16 // 9 // 2 * 2
-        codec, options = (('libvpx', {'deadline': 'realtime', 'cpu-used': '8'}) if path.suffix == '.webm'
-                          else ('libx264', {'preset': 'veryfast'}))
-        with av.open(str(stage), 'w', format=path.suffix[1:]) as container:
-            stream = container.add_stream(codec, rate=fps, options=options)
-            stream.height, stream.width, stream.pix_fmt = height, width, 'yuv420p'
-            stream.codec_context.thread_count = encoder_threads
-            if key_interval:
-                stream.codec_context.gop_size = round(key_interval * fps)
-            if codec == 'libvpx':  # its default, 256 kbit/s, is far below what real WebM files use
-                stream.bit_rate = int(0.1 * width * height * fps)
-            for frame in scene(height, num_frames, seed, fps):
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
-            container.mux(stream.encode())
-    stage.rename(path)
-    return path
-
-
-def key_frame_interval(path: Path, fps: int) -> Optional[float]:
-    """Seconds per key frame of the video file at ``path``, from its packets (None for a frame folder)."""
-    if path.is_dir():
-        return None
-    from csst_zoo.data import VideoFile
-    video = VideoFile(path)
-    return video.num_frames / sum(video.packets.keys) / fps
 
 
 def measure_loading(path: str, frames: int, train: bool, clips: int, warmup: bool):
@@ -354,7 +259,7 @@ def loader_rows(args, root: Path, step_rate: float):
             print(f'writing {name} ({length:g} s) ...', file=sys.stderr, flush=True)
             copy = f'_{seed}' if seed else ''  # seed 0 shares the one-worker table's file of that kind
             path = root / f'{profile.format}_{profile.height}p_{length:g}s_{profile.fps}fps{copy}{suffix}'
-            paths.append(str(write_video(path, profile.height, round(length * profile.fps), profile.fps, seed)))
+            paths.append(str(write_scene(path, profile.height, round(length * profile.fps), profile.fps, seed)))
         for workers in args.loader_workers:
             print(f'loading {name} with {workers} workers ...', file=sys.stderr, flush=True)
             r = in_fresh_process(measure_loader, paths, args.frames, args.loader_clips, workers, args.batch,
@@ -398,7 +303,7 @@ def main(argv=None):
             suffix = '' if fmt == 'frames' else f'.{fmt}'
             keyed = f'_key{key:g}s' if key else ''
             print(f'writing {fmt} {height}p {length:g} s{keyed.replace("_", " ")} ...', file=sys.stderr, flush=True)
-            path = write_video(root / f'{fmt}_{height}p_{length:g}s_{args.fps}fps{keyed}{suffix}', height, n,
+            path = write_scene(root / f'{fmt}_{height}p_{length:g}s_{args.fps}fps{keyed}{suffix}', height, n,
                                args.fps, key_interval=key)
             long, keys = n > 10 * args.fps, key_frame_interval(path, args.fps)
             size = sum(f.stat().st_size for f in path.iterdir()) if path.is_dir() else path.stat().st_size
@@ -428,8 +333,7 @@ def render(rows, loaders, args, step_rate, device) -> str:
     pace = (f'The training step to feed: {step_rate:.2f} clips/s (--step-rate).' if args.step_rate else
             f'One training step of {args.model} ({args.frames}x224x224, batch {args.batch}, {args.threads} threads) '
             f'takes {1000 / step_rate:.0f} ms per clip.')
-    lines = [f'`{command_line()}` on {device}, torch {torch.__version__}, '
-             f'{datetime.now(timezone.utc):%Y-%m-%d}. {args.frames} frames per clip. {pace}']
+    lines = [f'{results_header(device)}. {args.frames} frames per clip. {pace}']
     if rows:
         lines += ['', f'One worker, one video per row, 16:9 at {args.fps} frames/s:', '',
                   '| format | height | length | key frames every | Mbit/s | sampling | clips/s per worker | '

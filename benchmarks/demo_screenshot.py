@@ -22,50 +22,14 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-import torch
+
+from _scenes import scene_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = '/usr/bin/chromium'
 # headless as root, and nothing that reaches out to Google's servers (closed networks refuse it)
 CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
                  '--disable-component-update', '--disable-sync']
-
-
-def scene_classifier(scenes: dict, frames: int = 4, size: int = 32):
-    """A C2D-ResNet18 trained for a few seconds to tell scenes apart: ``scenes`` maps each class
-    name to uint8 frames (n, H, W, 3) of it, n a multiple of ``frames`` (clips of ``frames`` at
-    ``size`` px). Asserts that it tells every training clip's class."""
-    import csst_zoo
-    from csst_zoo.data import eval_transform
-    torch.manual_seed(0)
-    cfg = dict(input_size=(3, frames, size, size), label_names=list(scenes))
-    model = csst_zoo.create_model('c2d_resnet18', num_classes=len(scenes), num_frames=frames,
-                                  pretrained_cfg_overlay=cfg)
-    transform = eval_transform(model.pretrained_cfg)
-    clips, labels = [], []
-    for label, video in enumerate(scenes.values()):
-        video = torch.from_numpy(video).permute(0, 3, 1, 2)
-        clips.append(transform(video.reshape(-1, frames, *video.shape[1:]), 0))
-        labels += [label] * len(clips[-1])
-    clips, labels = torch.cat(clips), torch.tensor(labels)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    for _ in range(15):
-        optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(model(clips), labels).backward()
-        optimizer.step()
-    # recalibrate batch norm on the final weights (15 steps leave the running statistics far behind)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None
-    with torch.no_grad():
-        model(clips)
-    model.eval()
-    with torch.no_grad():
-        assert (model(clips).argmax(1) == labels).all()
-    model.pretrained_cfg['video_trained'] = True  # trained here, on clips: the page need not warn
-    return model
 
 
 def free_port() -> int:

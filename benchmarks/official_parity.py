@@ -28,7 +28,6 @@ import json
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -38,7 +37,7 @@ from csst_zoo._io import write_atomic
 from csst_zoo.convert import convert_checkpoint
 from csst_zoo.data import clip_indices, eval_transform
 from csst_zoo.mmaction2 import convert_recognizer
-from _measure import command_line, device_name
+from _measure import device_name, results_header
 from _random_weights import randomise
 
 
@@ -189,8 +188,7 @@ def main(argv=None) -> int:
     failed, rows = authors_rows(args)
     mm_failed, mm_rows, sampling_rows = mmaction2_rows(args) if args.mmaction2 else (False, [], [])
     if args.output:
-        tables = [f'`{command_line()}` on {device_name("cpu")}, torch {torch.__version__}, '
-                  f'{datetime.now(timezone.utc):%Y-%m-%d}: float32, {args.frames}-frame clips at '
+        tables = [f'{results_header(device_name("cpu"))}: float32, {args.frames}-frame clips at '
                   f'{args.size}x{args.size}, random weights and BatchNorm statistics; allowed difference '
                   f'{args.atol:g} x max(1, max abs logit).']
         if rows:

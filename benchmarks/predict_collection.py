@@ -37,7 +37,6 @@ import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timezone
 from functools import partial
 from itertools import repeat
 from multiprocessing import get_context
@@ -45,8 +44,9 @@ from pathlib import Path
 
 import torch
 
-from _measure import command_line, device_name, emit, in_fresh_process
-from dataload import PROFILES, expected_predict_rate, measure_loader, write_video
+from _measure import device_name, emit, in_fresh_process, results_header
+from _scenes import write_scene
+from dataload import PROFILES, expected_predict_rate, measure_loader
 
 SUMMARY = re.compile(r'(\d+) predicted, \d+ failed.*?; [\d.]+ videos/s over ([\d.]+) s')
 
@@ -91,7 +91,7 @@ def write_videos(cache: Path, profile, count: int):
     # a process per core, each on one thread (torch's and the encoder's)
     with ProcessPoolExecutor(os.cpu_count(), mp_context=get_context('spawn'), initializer=torch.set_num_threads,
                              initargs=(1,)) as pool:
-        return list(pool.map(partial(write_video, encoder_threads=1), paths, repeat(profile.height), lengths,
+        return list(pool.map(partial(write_scene, encoder_threads=1), paths, repeat(profile.height), lengths,
                              repeat(profile.fps), range(count), chunksize=8))
 
 
@@ -231,8 +231,7 @@ def render(r, args, device) -> str:
     expected = expected_predict_rate(r)
     lengths = '-'.join(f'{v:g}' for v in sorted(set(p.lengths)))
     return '\n'.join([
-        f'`{command_line()}` on {device}, torch {torch.__version__}, {datetime.now(timezone.utc):%Y-%m-%d}. '
-        f'{args.videos} videos like {p.name} ({p.format} {p.height}p, {lengths} s at {p.fps} frames/s), '
+        f'{results_header(device)}. {args.videos} videos like {p.name} ({p.format} {p.height}p, {lengths} s at {p.fps} frames/s), '
         f'{args.num_corrupt} of them 4 KiB of zeros; {args.model} with {args.frames} frames, random weights.', '',
         f'| {args.workers} worker{"s" * (args.workers != 1)}, batch {args.batch} | videos | clips/s | / expected |',
         '|---|---:|---:|---:|',

@@ -13,13 +13,10 @@ import argparse
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
-
-from _measure import command_line, device_name, emit
-from dataload import write_video
+from _measure import device_name, emit, results_header
+from _scenes import write_scene
 
 
 def parse_args(argv=None):
@@ -69,7 +66,7 @@ def main(argv=None):
         root.mkdir(parents=True, exist_ok=True)
         for length in args.lengths:
             print(f'writing {length:g} s of {args.height}p H.264 ...', file=sys.stderr, flush=True)
-            video = write_video(root / f'mp4_{args.height}p_{length:g}s_30fps.mp4', args.height, round(length * 30), 30)
+            video = write_scene(root / f'mp4_{args.height}p_{length:g}s_30fps.mp4', args.height, round(length * 30), 30)
             base = ['predict', args.model, str(video), '--num-classes', '174']
             for mode, extra in (('one answer', []),
                                 (f'timeline {args.window}/{args.stride}',
@@ -81,10 +78,8 @@ def main(argv=None):
 
 
 def render(rows, args) -> str:
-    command = command_line()
     first = {r['mode']: r['peak_mb'] for r in rows if r['length'] == rows[0]['length']}
-    lines = [f'`{command}` on {device_name("cpu")}, torch {torch.__version__}, '
-             f'{datetime.now(timezone.utc):%Y-%m-%d}: `csst-zoo predict {args.model}` on '
+    lines = [f'{results_header(device_name("cpu"))}: `csst-zoo predict {args.model}` on '
              f'{args.height * 16 // 9 // 2 * 2}x{args.height} H.264 at 30 frames/s.', '',
              f'| video length | mode | peak resident MB | vs. the {rows[0]["length"]:g} s video |',
              '|---:|---|---:|---:|']

@@ -23,7 +23,6 @@ import math
 import statistics
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -33,7 +32,7 @@ from torchvision.io import write_png
 from csst_zoo import FAMILIES as ALL_FAMILIES, create_model
 from csst_zoo.engine import TrainConfig, fit
 from csst_zoo.profiling import count_flops, count_params
-from _measure import command_line, device_name, emit
+from _measure import device_name, emit, results_header
 
 FAMILIES = ('c2d', 'c3d', 'p3d', 'c3dg', 'csst', 'tsm')  # the default; any family may be chosen
 
@@ -187,9 +186,7 @@ def main(argv=None):
 
 def render(args, meta, rows) -> str:
     spread = args.seeds > 1
-    command = command_line()
-    lines = [f"`{command}` on {device_name('cpu')}, torch {torch.__version__}, "
-             f"{datetime.now(timezone.utc):%Y-%m-%d}: {args.train_clips} training / {args.val_clips} held-out clips "
+    lines = [f"{results_header(device_name('cpu'))}: {args.train_clips} training / {args.val_clips} held-out clips "
              f"of {args.frames}x{args.size}x{args.size}, {args.epochs} epochs, seeds {meta['seeds']}; chance = "
              f"{meta['chance_top1']:.0f}%", '',
              f"| model | held-out top-1 (%){' mean ± std' if spread else ''} | params (M) | GFLOPs "

@@ -5,7 +5,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ['staged_files', 'write_atomic']
+__all__ = ['read_mapping', 'staged_files', 'write_atomic']
 
 
 @contextmanager
@@ -41,3 +41,16 @@ def write_atomic(path, data) -> None:
     path = Path(path)
     with staged_files(path) as stage, open(stage / path.name, 'wb' if isinstance(data, bytes) else 'w') as f:
         f.write(data)
+
+
+def read_mapping(path, what: str, parse=None, errors=()) -> dict:
+    """The mapping a JSON (or, with ``parse=yaml.safe_load`` and its ``errors``, YAML) file holds;
+    ValueError naming ``what`` the file is when it cannot be read or holds something else."""
+    import json
+    try:
+        data = (parse or json.loads)(Path(path).read_text(encoding='utf-8'))
+    except (OSError, UnicodeDecodeError, ValueError, *errors) as e:
+        raise ValueError(f'cannot read {what} {path}: {e}') from None
+    if not isinstance(data, dict):
+        raise ValueError(f'{what} {path} must hold a mapping (a JSON object), got a {type(data).__name__}')
+    return data

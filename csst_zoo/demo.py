@@ -22,6 +22,7 @@ from typing import List, Optional, Union
 import numpy as np
 
 from ._io import staged_files
+from .data.writers import write_video
 from .engine import Timeline, class_names, inference_device, predict_timeline, predict_video, untrained_notice
 from .engine.timeline import parse_span
 from .models import VideoResNet
@@ -173,22 +174,13 @@ def write_examples(folder) -> List[Path]:
     """Write the page's two example clips to ``folder`` (WebM/VP8, which every browser plays, a
     few hundred KB): ``two_scenes.webm`` (6 s red, then 6 s blue) and ``one_scene.webm`` (8 s
     green). Files already there are kept."""
-    import av
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     examples = {'two_scenes.webm': np.concatenate([_scene(0, 48, 96, 1), _scene(2, 48, 96, 2)]),
                 'one_scene.webm': _scene(1, 64, 96, 3)}
     for name, frames in examples.items():
-        path = folder / name
-        if path.exists():
-            continue
-        with staged_files(path) as stage, av.open(str(stage / name), 'w') as container:
-            stream = container.add_stream('libvpx', rate=8)
-            stream.width = stream.height = frames.shape[1]
-            stream.pix_fmt, stream.bit_rate = 'yuv420p', 400_000
-            for frame in frames:
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
-            container.mux(stream.encode())
+        if not (folder / name).exists():
+            write_video(folder / name, frames, rate=8, codec='libvpx', bit_rate=400_000)
     return [folder / name for name in examples]
 
 

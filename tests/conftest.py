@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 import csst_zoo
+from csst_zoo.data.writers import write_video  # noqa: F401  (the tests' writer is the package's)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,11 +28,18 @@ def paper_tables():
     return json.loads(run.stdout)['tables']
 
 
-def load_benchmark(name: str):
-    """``benchmarks/NAME.py`` as a module, with benchmarks/ on the path as when it runs as a script."""
-    import importlib.util
+def load_helpers(name: str):
+    """``benchmarks/NAME.py``, a helper module the benchmark scripts share (``_scenes``, ``_measure``)."""
+    import importlib
     if str(ROOT / 'benchmarks') not in sys.path:
         sys.path.insert(0, str(ROOT / 'benchmarks'))
+    return importlib.import_module(name)
+
+
+def load_benchmark(name: str):
+    """``benchmarks/NAME.py``, a benchmark script, as a module (for the tests of that benchmark)."""
+    import importlib.util
+    load_helpers('_measure')  # puts benchmarks/ on the path, as when the script runs
     spec = importlib.util.spec_from_file_location(f'benchmark_{name}', ROOT / 'benchmarks' / f'{name}.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -114,45 +122,6 @@ def write_frame_folder(folder, frames):
     return folder
 
 
-def write_video(path, frames, rate: int = 8, codec=None, pix_fmt='yuv420p', rotation=None, audio_first=False,
-                pts_ms=None, options=None, codec_options=None):
-    """Encode frames (n, H, W, 3) with PyAV: by default VP8 for .webm, H.264 otherwise. ``rotation``:
-    counter-clockwise degrees of the display matrix (a phone filming upright writes -90);
-    ``audio_first``: a silent AAC stream before the video stream; ``pts_ms``: each frame's
-    time in milliseconds (a variable frame rate); ``options``: muxer options; ``codec_options``:
-    the encoder's (key frame interval, B-frames)."""
-    import av
-    from fractions import Fraction
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), 'w', options=options) as container:
-        audio = container.add_stream('aac', rate=16000) if audio_first else None
-        stream = container.add_stream(codec or ('libvpx' if path.suffix == '.webm' else 'libx264'), rate=rate)
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = pix_fmt
-        stream.options = dict(codec_options or {})
-        if pts_ms is not None:
-            stream.codec_context.time_base = stream.time_base = Fraction(1, 1000)
-        if rotation is not None:
-            stream.set_display_rotation(rotation)
-        if audio is not None:
-            for k in range(4):
-                sound = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format='fltp', layout='mono')
-                sound.sample_rate, sound.pts = 16000, k * 1024
-                for packet in audio.encode(sound):
-                    container.mux(packet)
-            for packet in audio.encode():
-                container.mux(packet)
-        for i, f in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(f, format='rgb24')
-            if pts_ms is not None:
-                frame.pts, frame.time_base = pts_ms[i], Fraction(1, 1000)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-
-
 JESTER_CLASSES = ['Swiping Left', 'Waving', 'Thumb Up']
 
 
@@ -194,8 +163,8 @@ def scene_frames(scene: int, n: int, seed: int):
 @pytest.fixture(scope='session')
 def two_scene_model():
     """A C2D-ResNet18 trained for a few seconds to tell the two scenes apart (4-frame clips, 32x32)."""
-    return load_benchmark('demo_screenshot').scene_classifier({SCENES[0]: scene_frames(0, 32, 0),
-                                                               SCENES[1]: scene_frames(1, 32, 1)})
+    return load_helpers('_scenes').scene_classifier({SCENES[0]: scene_frames(0, 32, 0),
+                                                     SCENES[1]: scene_frames(1, 32, 1)})
 
 
 @pytest.fixture(scope='session')

@@ -3,13 +3,14 @@
 import pytest
 import torch
 
-from conftest import load_benchmark
+from conftest import load_benchmark, load_helpers
 
 dataload = load_benchmark('dataload')
+_scenes = load_helpers('_scenes')
 
 
 def test_loader_measures_both_samplings_the_peak_predict_and_the_model_alone(tmp_path):
-    paths = [str(dataload.write_video(tmp_path / f'v{seed}.mp4', 32, 12, 8, seed)) for seed in range(2)]
+    paths = [str(_scenes.write_scene(tmp_path / f'v{seed}.mp4', 32, 12, 8, seed)) for seed in range(2)]
     result = dataload.measure_loader(paths, frames=2, clips=5, workers=2, batch=2, predict_model='c2d_resnet18')
     # decoding on the device is for JPEG folders
     assert set(result) == {'device', 'train', 'test', 'peak', 'predict', 'model'}
@@ -39,7 +40,7 @@ def test_predict_flags_reach_the_model_in_predict_and_alone(tmp_path, monkeypatc
         return model
 
     monkeypatch.setattr(csst_zoo, 'create_model', create_watched)
-    paths = [str(dataload.write_video(tmp_path / 'v.mp4', 32, 12, 8))]
+    paths = [str(_scenes.write_scene(tmp_path / 'v.mp4', 32, 12, 8))]
     dataload.measure_loader(paths, frames=2, clips=2, workers=1, batch=2, predict_model='c2d_resnet18',
                             amp=True, channels_last=True)
     assert len(seen) == 3 and set(seen) == {(True, True)}  # warm-up, one timed batch, predict's batch
@@ -63,11 +64,11 @@ def test_a_fresh_process_starts_loader_workers_as_its_caller_does():
 @pytest.mark.parametrize('suffix', ['.mp4', '.webm'])
 def test_video_files_have_the_key_frames_asked_for(suffix, tmp_path):
     assert dataload.parse_args(['--key-intervals', 'encoder,0.5']).key_intervals == [None, 0.5]
-    dense = dataload.write_video(tmp_path / f'dense{suffix}', 32, 40, 10, key_interval=0.5)
-    assert dataload.key_frame_interval(dense, 10) == 0.5
-    default = dataload.write_video(tmp_path / f'default{suffix}', 32, 40, 10)
-    assert dataload.key_frame_interval(default, 10) == 4.0  # both encoders' defaults exceed 40 frames
-    assert dataload.key_frame_interval(dataload.write_video(tmp_path / 'frames', 32, 4, 10), 10) is None
+    dense = _scenes.write_scene(tmp_path / f'dense{suffix}', 32, 40, 10, key_interval=0.5)
+    assert _scenes.key_frame_interval(dense, 10) == 0.5
+    default = _scenes.write_scene(tmp_path / f'default{suffix}', 32, 40, 10)
+    assert _scenes.key_frame_interval(default, 10) == 4.0  # both encoders' defaults exceed 40 frames
+    assert _scenes.key_frame_interval(_scenes.write_scene(tmp_path / 'frames', 32, 4, 10), 10) is None
 
 
 def test_scene_is_not_predicted_for_free_from_the_frame_before(tmp_path):
@@ -75,7 +76,7 @@ def test_scene_is_not_predicted_for_free_from_the_frame_before(tmp_path):
     (those of a static texture panned by whole pixels cost about 2% of it), and the one-worker table
     gives each file's bit rate."""
     import av
-    path = dataload.write_video(tmp_path / 'scene.mp4', 64, 30, 30)
+    path = _scenes.write_scene(tmp_path / 'scene.mp4', 64, 30, 30)
     with av.open(str(path)) as container:
         sizes = [(p.is_keyframe, p.size) for p in container.demux(video=0) if p.size]
     key, other = [s for k, s in sizes if k], [s for k, s in sizes if not k]
@@ -88,7 +89,7 @@ def test_scene_is_not_predicted_for_free_from_the_frame_before(tmp_path):
 
 
 def test_jpeg_folders_are_also_decoded_on_the_device_and_predict_can_be_left_out(tmp_path):
-    path = str(dataload.write_video(tmp_path / 'frames', 32, 6, 8))
+    path = str(_scenes.write_scene(tmp_path / 'frames', 32, 6, 8))
     result = dataload.measure_loader([path], frames=2, clips=2, workers=1, batch=2, predict_model='')
     assert 'predict' not in result and result['train'] > 0
     assert result['on_device'] > 0 and result['device'] == 'cpu'  # no GPU here: decode_clips on the CPU

@@ -51,7 +51,7 @@ def test_the_command_line_overrides_the_recipe(tmp_path):
 
 def test_bad_recipes_say_what_is_wrong(tmp_path, capsys):
     cases = {'epochz: 3\nmodel: x': 'sets epochz, which train does not take; accepted: model, dataset',
-             '- a list': 'must map option names to values, got a list',
+             '- a list': 'must hold a mapping (a JSON object), got a list',
              'dataset: jester': r'train needs model: give model on the command line or in the --config recipe'}
     for text, message in cases.items():
         recipe = tmp_path / 'bad.yaml'

@@ -27,7 +27,7 @@ from timm.utils import distribute_bn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm import tqdm
 
-from .._io import staged_files, write_atomic
+from .._io import read_mapping, staged_files, write_atomic
 from ..data import (
     DATASETS, SAMPLINGS, SYNTHETIC, SyntheticClips, VideoDataset, collate_clips, decode_clips, eval_transform, mirrored_classes,
     read_dataset, sampling_args, train_transform)
@@ -113,12 +113,7 @@ def read_recipe(path) -> Dict:
     """The ``TrainConfig`` fields a recipe file (YAML or JSON, as timm's ``--config``) sets; ValueError
     for a file that is not a mapping of field names, naming the accepted ones."""
     import yaml
-    try:
-        recipe = yaml.safe_load(Path(path).read_text(encoding='utf-8'))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise ValueError(f'cannot read recipe {str(path)!r}: {e}') from None
-    if not isinstance(recipe, dict):
-        raise ValueError(f'recipe {str(path)!r} must map option names to values, got a {type(recipe).__name__}')
+    recipe = read_mapping(path, 'recipe', yaml.safe_load, (yaml.YAMLError,))
     fields = [f.name for f in dataclasses.fields(TrainConfig)]
     recipe = {str(k).replace('-', '_'): v for k, v in recipe.items()}
     unknown = sorted(set(recipe) - set(fields))

@@ -5,13 +5,13 @@ folder (``local-dir:PATH``). Only safetensors weights are read from either: a pi
 code when it is loaded, a safetensors file cannot.
 """
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from timm.models import PretrainedCfg
 from timm.models._hub import hf_split
 
+from .._io import read_mapping
 from ._builder import VIDEO_CFG_FIELDS
 
 __all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'check_safetensors', 'read_config', 'resolve_checkpoint']
@@ -23,12 +23,7 @@ _CFG_FIELDS = {f.name for f in dataclasses.fields(PretrainedCfg)}
 
 def read_config(path, known_architectures) -> Dict[str, Any]:
     """The parsed ``config.json`` of a video checkpoint, checked; ValueError names what is wrong."""
-    try:
-        config = json.loads(Path(path).read_text(encoding='utf-8'))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f'cannot read checkpoint config {path}: {e}') from None
-    if not isinstance(config, dict):
-        raise ValueError(f'checkpoint config {path} must hold a JSON object, got {type(config).__name__}')
+    config = read_mapping(path, 'checkpoint config')
     arch = config.get('architecture')
     if arch not in known_architectures:
         raise ValueError(
