@@ -72,8 +72,8 @@ def main(argv=None) -> int:
         randomise(model)
         model.eval()
         name = f'{Path(config).name}_{stamp}.pth'
-        torch.save({'meta': {'mmengine_version': '0.10.7', 'epoch': 50, 'seed': 0, 'experiment_name': Path(config).name},
-                    'state_dict': model.state_dict()}, args.output / name)
+        meta = {'mmengine_version': '0.10.7', 'epoch': 50, 'seed': 0, 'experiment_name': Path(config).name}
+        torch.save({'meta': meta, 'state_dict': model.state_dict()}, args.output / name)
         clip_len = args.frames if 'c2d' in config else 1
         out['recognizers'][name] = dict(
             model=f'{cfg.model.type} / {cfg.model.backbone.type} / {cfg.model.cls_head.type}',

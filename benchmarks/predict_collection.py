@@ -12,7 +12,7 @@ lengths of a dataload.py collection (--profile). Each run gets a fresh folder of
 which --corrupt of the videos are 4 KiB of zeros (a frame folder: each of its frames). Then, in
 this order:
 
-1. the reference: dataload.measure_loader in a fresh process over the first --reference-clips
+1. the reference: _loading.measure_loader (dataload.py's) in a fresh process over the first --reference-clips
    readable videos (the test loader's clips/s, the model alone on clips already in memory, and
    engine.predict_videos), with the same --workers and --batch;
 2. `csst-zoo predict MODEL FOLDER -o predictions.csv` (the model saved with random weights),
@@ -44,9 +44,9 @@ from pathlib import Path
 
 import torch
 
+from _loading import PROFILES, expected_predict_rate, measure_loader
 from _measure import device_name, emit, in_fresh_process, results_header
 from _scenes import write_scene
-from dataload import PROFILES, expected_predict_rate, measure_loader
 
 SUMMARY = re.compile(r'(\d+) predicted, \d+ failed.*?; [\d.]+ videos/s over ([\d.]+) s')
 
@@ -231,7 +231,8 @@ def render(r, args, device) -> str:
     expected = expected_predict_rate(r)
     lengths = '-'.join(f'{v:g}' for v in sorted(set(p.lengths)))
     return '\n'.join([
-        f'{results_header(device)}. {args.videos} videos like {p.name} ({p.format} {p.height}p, {lengths} s at {p.fps} frames/s), '
+        f'{results_header(device)}. {args.videos} videos like {p.name} ({p.format} {p.height}p, {lengths} s at '
+        f'{p.fps} frames/s), '
         f'{args.num_corrupt} of them 4 KiB of zeros; {args.model} with {args.frames} frames, random weights.', '',
         f'| {args.workers} worker{"s" * (args.workers != 1)}, batch {args.batch} | videos | clips/s | / expected |',
         '|---|---:|---:|---:|',

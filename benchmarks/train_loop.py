@@ -16,6 +16,7 @@ for batches, which synthetic clips make the loader's own overhead.
 """
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -23,7 +24,6 @@ from pathlib import Path
 
 import torch
 
-import speed
 from csst_zoo.engine import TrainConfig, fit
 from _measure import command_line, device_name, emit
 
@@ -53,13 +53,17 @@ def parse_args(argv=None):
 
 
 def step_rate(model: str, device: str, runtime: str, args) -> float:
-    """Clips/s of speed.py's training step of ``model`` under ``runtime``."""
-    step_args = speed.parse_args([
-        '--task', 'train', '--models', model, '--no-anchor', '--runtime', runtime, '--device', device,
-        '--batch', str(args.batch), '--frames', str(args.frames), '--size', str(args.size),
-        '--rounds', str(args.rounds), '--threads', str(args.threads), '--no-memory'])
-    latency = speed.time_runs([(model, runtime)], step_args)
-    return args.batch / latency[model, runtime]
+    """Clips/s of speed.py's training step (the product's train_step) of ``model`` under ``runtime``,
+    run as the script it is, in a process of its own."""
+    run = subprocess.run([
+        sys.executable, str(Path(__file__).with_name('speed.py')), '--task', 'train', '--models', model,
+        '--no-anchor', '--runtime', runtime, '--device', device, '--batch', str(args.batch), '--frames',
+        str(args.frames), '--size', str(args.size), '--rounds', str(args.rounds), '--threads', str(args.threads),
+        '--no-memory', '--format', 'json'], capture_output=True, text=True)
+    if run.returncode:
+        raise SystemExit(f'speed.py failed:\n{run.stderr[-3000:]}')
+    (row,) = json.loads(run.stdout)['rows']
+    return row['clips_per_s']
 
 
 def loop_rate(model: str, args, output: Path) -> dict:

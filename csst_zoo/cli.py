@@ -166,8 +166,8 @@ def train_config(args):
     missing = [n for n, f in fields.items() if n not in values and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
     if missing:
-        raise ValueError(f'train needs {", ".join(missing)}: give {" and ".join(m if m == "model" else "--" + m for m in missing)} '
-                         'on the command line or in the --config recipe')
+        flags = ' and '.join(m if m == 'model' else f'--{m}' for m in missing)
+        raise ValueError(f'train needs {", ".join(missing)}: give {flags} on the command line or in the --config recipe')
     cfg = TrainConfig(**values)
     if cfg.data_root is None and cfg.dataset != SYNTHETIC:
         raise ValueError(f'--data-root is required for --dataset {cfg.dataset} (its folder, or the CSV file for '
@@ -508,7 +508,8 @@ def _space_parser(sub) -> None:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='csst-zoo', description='CSST-Net and its baselines as video classifiers.')
     sub = p.add_subparsers(dest='command', required=True)
-    for add in (_export_parser, _model_card_parser, _convert_parser, _train_parser, _eval_parser, _predict_parser, _demo_parser, _models_parser, _space_parser):
+    for add in (_export_parser, _model_card_parser, _convert_parser, _train_parser, _eval_parser, _predict_parser,
+                _demo_parser, _models_parser, _space_parser):
         add(sub)
     return p
 

@@ -67,7 +67,8 @@ def _strip(key: str) -> str:
 
 def _family_hint(keys: Sequence[str], family) -> str:
     for other in FAMILIES.values():
-        if other is not family and other.card.official and any(re.search(other.card.official.signature, k) for k in keys):
+        official = other.card.official
+        if other is not family and official and any(re.search(official.signature, k) for k in keys):
             return f' It looks like a {other.name} checkpoint: csst-zoo convert {other.name} ...'
     return ''
 

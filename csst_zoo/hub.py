@@ -120,8 +120,9 @@ def model_card(config: dict, repo_id: Optional[str] = None, dataset: Optional[st
     else:
         results = f'{who.capitalize()} reports no result for this configuration, and none was measured for this card.'
     if origin:
-        results = (f"Converted by csst-zoo from the checkpoint `{origin['file']}` of github.com/{origin['repository']}; "
-                   "the conversion reproduces the logits of that repository's own code. " + results)
+        results = (f"Converted by csst-zoo from the checkpoint `{origin['file']}` of "
+                   f"github.com/{origin['repository']}; the conversion reproduces the logits of that repository's "
+                   'own code. ' + results)
     labels = config.get('label_names')
     label_text = (f'names in `config.json` (`model.pretrained_cfg["label_names"]`), e.g. '
                   f'{", ".join(repr(n) for n in labels[:3])}' if labels else 'no class names were saved')

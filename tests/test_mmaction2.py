@@ -341,7 +341,8 @@ def test_ten_crop_and_protocol_sizes():
     torch.testing.assert_close(out[8], out[3].flip(-1))                         # the mirrored bottom right
     cfg = csst_zoo.create_model('tam_resnet50.sthv1_mmaction2_8f').pretrained_cfg
     assert [type(op).__name__ for op in eval_transform(cfg, 3, protocol=True).spatial] == ['ThreeCrop']
-    assert eval_transform(cfg, 3, protocol=True).spatial[0].size == 256 and eval_transform(cfg, 3).spatial[0].size == 224
+    assert eval_transform(cfg, 3, protocol=True).spatial[0].size == 256
+    assert eval_transform(cfg, 3).spatial[0].size == 224
 
 
 def test_softmax_joined_views_follow_the_checkpoint():

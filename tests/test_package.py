@@ -23,7 +23,8 @@ PACKAGE = ROOT / 'csst_zoo'
 
 def run(*args, **kwargs):
     result = subprocess.run([str(a) for a in args], capture_output=True, text=True, **kwargs)
-    assert result.returncode == 0, f'{" ".join(map(str, args))} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}'
+    command = ' '.join(map(str, args))
+    assert result.returncode == 0, f'{command} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}'
     return result.stdout
 
 

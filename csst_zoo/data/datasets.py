@@ -26,7 +26,8 @@ from .._checks import check_positive_int
 from .readers import FRAME_SUFFIXES, VIDEO_SUFFIXES, FrameFolder, VideoReadError, open_video
 from .sampling import SAMPLINGS, clip_indices
 
-__all__ = ['VideoDataset', 'sampling_args', 'EncodedClip', 'collate_clips', 'decode_clips', 'SyntheticClips', 'read_dataset',
+__all__ = ['VideoDataset', 'sampling_args', 'EncodedClip', 'collate_clips', 'decode_clips', 'SyntheticClips',
+           'read_dataset',
            'DATASETS', 'SPLITS', 'SYNTHETIC']
 
 _logger = logging.getLogger(__name__)

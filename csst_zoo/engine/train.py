@@ -29,8 +29,8 @@ from tqdm import tqdm
 
 from .._io import read_mapping, staged_files, write_atomic
 from ..data import (
-    DATASETS, SAMPLINGS, SYNTHETIC, SyntheticClips, VideoDataset, collate_clips, decode_clips, eval_transform, mirrored_classes,
-    read_dataset, sampling_args, train_transform)
+    DATASETS, SAMPLINGS, SYNTHETIC, SyntheticClips, VideoDataset, collate_clips, decode_clips, eval_transform,
+    mirrored_classes, read_dataset, sampling_args, train_transform)
 from ..hub import save_pretrained
 from ..models import create_model
 from .inference import amp_dtype, clip_memory_format, view_logits
@@ -381,8 +381,9 @@ def build_run(cfg: TrainConfig) -> Run:
     train_samples, class_names, val_samples = _read_samples(cfg)
     model = _create_model(cfg, len(class_names))
     train_set = training_set(cfg, train_samples, class_names, model.pretrained_cfg)
-    val_set = VideoDataset(val_samples, cfg.num_frames, eval_transform(model.pretrained_cfg), train=False,
-                           defer_decoding=cfg.decode_on_device, **sampling_args(model.pretrained_cfg)) if val_samples else None
+    val_set = VideoDataset(
+        val_samples, cfg.num_frames, eval_transform(model.pretrained_cfg), train=False,
+        defer_decoding=cfg.decode_on_device, **sampling_args(model.pretrained_cfg)) if val_samples else None
     memory_format = clip_memory_format(cfg.channels_last)
     model.to(ddp.device, memory_format=memory_format)
     net = torch.nn.parallel.DistributedDataParallel(

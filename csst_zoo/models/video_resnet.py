@@ -237,7 +237,8 @@ default_cfgs = generate_default_cfgs({
     **{f'{name}_resnet{depth}.tv_in1k': _cfg(_DEPTHS[depth][1], family)
        for name, family in FAMILIES.items() for depth in family.depths},
     # video-trained weights by name: mmaction2's released recognizers (csst_zoo.mmaction2)
-    **{name: dict(cfg, paper_name=FAMILIES[name.split('_')[0]].card.paper) for name, cfg in mmaction2.pretrained_cfgs().items()},
+    **{name: dict(cfg, paper_name=FAMILIES[name.split('_')[0]].card.paper)
+       for name, cfg in mmaction2.pretrained_cfgs().items()},
 })
 
 
