@@ -167,7 +167,8 @@ def train_config(args):
                and f.default_factory is dataclasses.MISSING]
     if missing:
         flags = ' and '.join(m if m == 'model' else f'--{m}' for m in missing)
-        raise ValueError(f'train needs {", ".join(missing)}: give {flags} on the command line or in the --config recipe')
+        raise ValueError(f'train needs {", ".join(missing)}: give {flags} on the command line or in the --config '
+                         'recipe')
     cfg = TrainConfig(**values)
     if cfg.data_root is None and cfg.dataset != SYNTHETIC:
         raise ValueError(f'--data-root is required for --dataset {cfg.dataset} (its folder, or the CSV file for '
