@@ -44,15 +44,18 @@ def test_defaults_live_in_the_dataclass_alone():
 
 def test_the_command_line_overrides_the_recipe(tmp_path):
     recipe = tmp_path / 'r.json'
-    recipe.write_text('{"model": "csst_resnet18", "dataset": "jester", "epochs": 5, "flip": false}')
+    recipe.write_text('{"model": "csst_resnet18", "dataset": "jester", "epochs": 5, "flip": false, "lr": "1e-3"}')
     cfg = config_of(['--config', str(recipe), '--epochs', '3', 'c3d_resnet18', *WHERE])
-    assert (cfg.model, cfg.epochs, cfg.flip, cfg.warmup_epochs) == ('c3d_resnet18', 3, False, 10)
+    assert (cfg.model, cfg.epochs, cfg.flip, cfg.warmup_epochs, cfg.lr) == ('c3d_resnet18', 3, False, 10, 1e-3)
 
 
 def test_bad_recipes_say_what_is_wrong(tmp_path, capsys):
     cases = {'epochz: 3\nmodel: x': 'sets epochz, which train does not take; accepted: model, dataset',
              '- a list': 'must hold a mapping (a JSON object), got a list',
-             'dataset: jester': r'train needs model: give model on the command line or in the --config recipe'}
+             'dataset: jester': r'train needs model: give model on the command line or in the --config recipe',
+             'epochs: ten': "epochs is 'ten'; accepted: int",
+             'lr: true': 'lr is True; accepted: float or NoneType',
+             'sampling: tsn': "sampling is 'tsn'; accepted: segments, dense"}
     for text, message in cases.items():
         recipe = tmp_path / 'bad.yaml'
         recipe.write_text(text)

@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import time
+import typing
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -111,15 +112,30 @@ CONFIG_NAME = 'config.yaml'
 
 def read_recipe(path) -> Dict:
     """The ``TrainConfig`` fields a recipe file (YAML or JSON, as timm's ``--config``) sets; ValueError
-    for a file that is not a mapping of field names, naming the accepted ones."""
+    for a file that is not a mapping of field names (naming the accepted ones), or for a value of
+    another type than its field's or outside its choices."""
     import yaml
     recipe = read_mapping(path, 'recipe', yaml.safe_load, (yaml.YAMLError,))
-    fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     recipe = {str(k).replace('-', '_'): v for k, v in recipe.items()}
     unknown = sorted(set(recipe) - set(fields))
     if unknown:
         raise ValueError(f'recipe {str(path)!r} sets {", ".join(unknown)}, which train does not take; '
                          f'accepted: {", ".join(fields)}')
+    hints = typing.get_type_hints(TrainConfig)
+    for name, value in recipe.items():
+        kinds = typing.get_args(hints[name]) or (hints[name],)  # Optional[X] -> (X, NoneType)
+        kinds = tuple(typing.get_origin(k) or k for k in kinds)
+        if float in kinds and isinstance(value, (int, str)) and not isinstance(value, bool):
+            try:  # 1 is a float too, and YAML reads 1e-3 (no dot) as a string
+                value = recipe[name] = float(value)
+            except ValueError:
+                pass
+        fits = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        choices = fields[name].metadata.get('choices')
+        if not fits or (choices and value is not None and value not in choices):
+            accepted = ', '.join(map(str, choices)) if choices else ' or '.join(k.__name__ for k in kinds)
+            raise ValueError(f'recipe {str(path)!r}: {name} is {value!r}; accepted: {accepted}')
     return recipe
 
 
