@@ -1,4 +1,5 @@
 """Writing videos with PyAV: one writer for the demo's examples, the benchmarks' collections and the tests."""
+import itertools
 from fractions import Fraction
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Sequence
@@ -47,18 +48,13 @@ def write_video(path, frames: Iterable[np.ndarray], rate: int = 8, codec: Option
             stream.set_display_rotation(rotation)
         if audio is not None:
             _silence(container, audio)
-        for i, f in enumerate(_chain(first, frames)):
+        for i, f in enumerate(itertools.chain([first], frames)):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format='rgb24')
             if pts_ms is not None:
                 frame.pts, frame.time_base = pts_ms[i], Fraction(1, 1000)
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
     return path
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
 
 
 def _silence(container, audio) -> None:
