@@ -22,6 +22,7 @@ from typing import List, Optional, Union
 import numpy as np
 
 from ._io import staged_files
+from .data.readers import VideoLimits
 from .data.writers import write_video
 from .engine import Timeline, class_names, inference_device, predict_timeline, predict_video, untrained_notice
 from .engine.timeline import parse_span
@@ -31,6 +32,9 @@ from .models._factory import create_named_model
 __all__ = ['build_app', 'launch', 'model_source', 'timeline_svg', 'write_examples', 'write_space']
 
 DEFAULT_MAX_UPLOAD_MB = 100
+# A public page takes less than predict does: frames up to 4K UHD and 10 minutes, read from the
+# file's headers and packets before any frame is decoded (data.VideoLimits).
+PAGE_LIMITS = VideoLimits(max_pixels=3840 * 2160, max_seconds=10 * 60)
 VIDEO_ID = 'demo-video'  # the player the timeline's clicks seek
 COLOURS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd')
 
@@ -208,7 +212,7 @@ def _classify(gr, model: VideoResNet, path: Optional[str], window, stride):
         return None, ''
     name = Path(path).name
     try:
-        reader = open_video(path)
+        reader = open_video(path, limits=PAGE_LIMITS)
     except VideoReadError as e:
         raise gr.Error(f'{name} is not a video this page can read ({str(e).replace(str(path), name)}).') from None
     if reader.num_frames < model.num_frames:
@@ -254,7 +258,8 @@ def build_app(model: Union[str, VideoResNet], checkpoint: Optional[str] = None, 
         gr.Markdown(_describe(model, source), elem_id='demo-model')
         with gr.Row():
             with gr.Column():
-                video = gr.Video(label=f'video (up to {max_upload_mb:g} MB)', sources=['upload'], include_audio=True,
+                limits = f'{max_upload_mb:g} MB, 4K, {PAGE_LIMITS.max_seconds / 60:g} minutes'
+                video = gr.Video(label=f'video (up to {limits})', sources=['upload'], include_audio=True,
                                  elem_id=VIDEO_ID)
                 gr.Examples([[str(p)] for p in examples], inputs=[video], label='examples')
             top5 = gr.Label(label='top-5 classes of the whole video', num_top_classes=5, elem_id='demo-top5')

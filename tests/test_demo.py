@@ -103,9 +103,9 @@ def test_page_messages_for_bad_videos_and_unnamed_classes(two_scene_model, tmp_p
 def test_an_upload_is_opened_once_and_answered_as_predict_does(two_scene_model, two_scene_video, monkeypatch):
     opened, init = [], VideoFile.__init__
 
-    def counted(self, path):
+    def counted(self, path, *limits):
         opened.append(path)
-        init(self, path)
+        init(self, path, *limits)
     monkeypatch.setattr(VideoFile, '__init__', counted)
     top, svg = demo._classify(gr, two_scene_model, str(two_scene_video), '2s', '1s')
     assert len(opened) == 1  # opening reads every packet of the file: once
@@ -220,3 +220,15 @@ def test_launch_passes_the_upload_limit_and_says_what_a_public_host_exposes(caps
     demo.launch(app, host='0.0.0.0', port=8000)
     assert 'serving on 0.0.0.0:8000: anyone who can reach this machine there can upload videos (up to 2.5 MB each)' \
         in capsys.readouterr().out
+
+
+def test_page_refuses_files_over_its_limits_with_a_message(two_scene_model, tmp_path):
+    """The page's own limits are lower than predict's: 4K frames, 10 minutes (demo.PAGE_LIMITS)."""
+    long = write_video(tmp_path / 'long.mp4', scene_frames(0, 6, 0), pts_ms=[0, 1, 2, 3, 4, 11 * 60 * 1000])
+    with pytest.raises(gr.Error, match=r'long.mp4 is not a video this page can read \(long.mp4 lasts 11.0 minutes, '
+                                       r'over the limit of 10.0 minutes'):
+        demo._classify(gr, two_scene_model, str(long), '2s', '1s')
+    big = write_video(tmp_path / 'big.mkv', np.zeros((1, 2200, 3900, 3), np.uint8), rate=1, codec='mjpeg',
+                      pix_fmt='yuvj420p')
+    with pytest.raises(gr.Error, match=r'big.mkv has frames of 3900x2200 \(8.6 megapixels\), over the limit of 8.3'):
+        demo._classify(gr, two_scene_model, str(big), '2s', '1s')

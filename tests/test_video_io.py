@@ -236,3 +236,31 @@ def test_frame_indices_out_of_range_are_errors(tmp_path):
     video = open_video(write_video(tmp_path / 'v.mp4', frames_of(5)))
     with pytest.raises(IndexError, match=r'frame indices must be in \[0, 5\)'):
         video.frames([5])
+
+
+def test_files_declaring_huge_frames_or_lengths_are_refused_before_decoding(tmp_path, monkeypatch):
+    """A small file can declare 8K+ frames or days of them; the limits are read from its headers
+    (and packets) before any frame is decoded, and the error names the file and the limit."""
+    from csst_zoo.data import VideoLimits
+    from csst_zoo.data import readers
+    huge = write_video(tmp_path / 'huge.mkv', np.zeros((1, 4400, 8200, 3), np.uint8), rate=1, codec='mjpeg',
+                       pix_fmt='yuvj420p')  # 36.1 megapixels in a 0.6 MB file
+    long = write_video(tmp_path / 'long.mp4', frames_of(2), pts_ms=[0, 30 * 3600 * 1000])  # 2 frames, 30 hours
+    decoded = []
+    monkeypatch.setattr(readers, '_image', lambda *a, **k: decoded.append(1))
+    with pytest.raises(VideoReadError, match=r'huge.mkv has frames of 8200x4400 \(36.1 megapixels\), over the limit of '
+                                             r'35.4 megapixels \(VideoLimits.max_pixels\)'):
+        open_video(huge)
+    with pytest.raises(VideoReadError, match=r'long.mp4 lasts 30.0 hours, over the limit of 24.0 hours'):
+        open_video(long)
+    with pytest.raises(VideoReadError, match=r'lasts 30.0 hours, over the limit of 10.0 minutes'):
+        open_video(long, limits=VideoLimits(max_seconds=600))
+    assert not decoded
+    assert open_video(long, limits=VideoLimits(max_seconds=31 * 3600)).num_frames == 2
+    # the packets' span counts where the headers say nothing of the length (a live Matroska stream)
+    quiet = write_video(tmp_path / 'quiet.mkv', frames_of(3), pts_ms=[0, 1000, 7200 * 1000], options={'live': '1'})
+    import av
+    with av.open(str(quiet)) as container:
+        assert readers._declared_seconds(container, container.streams.video[0]) is None
+    with pytest.raises(VideoReadError, match=r'quiet.mkv lasts 2.0 hours, over the limit of 1.0 hours'):
+        open_video(quiet, limits=VideoLimits(max_seconds=3600))

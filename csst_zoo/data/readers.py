@@ -18,7 +18,8 @@ import torch
 from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms.v2 import functional as TF
 
-__all__ = ['VideoReadError', 'FrameFolder', 'VideoFile', 'open_video', 'FRAME_SUFFIXES', 'VIDEO_SUFFIXES']
+__all__ = ['VideoReadError', 'VideoLimits', 'FrameFolder', 'VideoFile', 'open_video', 'FRAME_SUFFIXES',
+           'VIDEO_SUFFIXES']
 
 JPEG_SUFFIXES = ('.jpg', '.jpeg')
 FRAME_SUFFIXES = JPEG_SUFFIXES + ('.png',)
@@ -28,6 +29,34 @@ _NUMBERED = re.compile(r'^(.*?)(\d+)$')
 
 class VideoReadError(RuntimeError):
     """A video that cannot be used: unreadable, empty, too short or inconsistent. The message names the file."""
+
+
+class VideoLimits(NamedTuple):
+    """What a video file may declare, checked before any frame of it is decoded: a small file can
+    declare frames of 16384 x 16384 or hours of them, and every decoded frame is allocated whole.
+    The defaults let every camera's file through (8K DCI frames, a day of footage)."""
+    max_pixels: int = 8192 * 4320
+    max_seconds: float = 24 * 3600
+
+    def check(self, path, width: int, height: int, seconds: Optional[float]) -> None:
+        """Raise VideoReadError naming the file and the limit it is over."""
+        if width * height > self.max_pixels:
+            raise VideoReadError(f'{path} has frames of {width}x{height} ({width * height / 1e6:.1f} megapixels), over '
+                                 f'the limit of {self.max_pixels / 1e6:.1f} megapixels (VideoLimits.max_pixels)')
+        if seconds is not None and seconds > self.max_seconds:
+            raise VideoReadError(f'{path} lasts {_duration(seconds)}, over the limit of {_duration(self.max_seconds)} '
+                                 '(VideoLimits.max_seconds)')
+
+
+def _duration(seconds: float) -> str:
+    return f'{seconds / 3600:.1f} hours' if seconds >= 3600 else f'{seconds / 60:.1f} minutes'
+
+
+def _declared_seconds(container, stream) -> Optional[float]:
+    """The length the file's headers give, before any packet is read: the stream's, else the container's."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return container.duration / 1e6 if container.duration else None  # in AV_TIME_BASE units
 
 
 def _resize(frame: torch.Tensor, short_side: Optional[int]) -> torch.Tensor:
@@ -172,7 +201,7 @@ class VideoFile:
     applied), as RGB whatever the source's pixel format (10-bit, grayscale).
     """
 
-    def __init__(self, path):
+    def __init__(self, path, limits: VideoLimits = VideoLimits()):
         import av
         self.path = Path(path)
         try:
@@ -180,9 +209,14 @@ class VideoFile:
                 if not container.streams.video:
                     raise VideoReadError(f'{self.path} has no video stream')
                 stream = container.streams.video[0]
+                size = stream.codec_context.width, stream.codec_context.height
+                limits.check(self.path, *size, _declared_seconds(container, stream))
                 self.average_rate = float(stream.average_rate) if stream.average_rate else None
                 self.packets = _scan_packets(container, stream)
                 self.num_frames = stream.frames or len(self.packets.pts)
+                known = [p for p in self.packets.pts if p is not None]
+                if known and self.packets.time_base:  # what the packets hold, where the headers said less
+                    limits.check(self.path, *size, float((max(known) - min(known)) * self.packets.time_base))
         except (av.FFmpegError, OSError) as e:
             raise VideoReadError(f'cannot decode video {self.path}: {type(e).__name__}: {e}') from None
         if not self.num_frames:
@@ -303,10 +337,11 @@ class VideoFile:
         return _gather(indices, self.decode(wanted, short_side))
 
 
-def open_video(path, fps: Optional[float] = None):
-    """A FrameFolder (with frame rate ``fps`` for timestamps) for a directory, a VideoFile otherwise.
-    A reader that ``open_video`` returned is returned as it is, so that the functions taking a video
-    can be given one already open (opening a file reads all its packets)."""
+def open_video(path, fps: Optional[float] = None, limits: VideoLimits = VideoLimits()):
+    """A FrameFolder (with frame rate ``fps`` for timestamps) for a directory, a VideoFile (whose
+    declared frame size and length must be within ``limits``) otherwise. A reader that
+    ``open_video`` returned is returned as it is, so that the functions taking a video can be given
+    one already open (opening a file reads all its packets)."""
     if isinstance(path, (FrameFolder, VideoFile)):
         if fps is not None:
             raise ValueError(f'fps is given when a frame folder is opened, not with the reader of {path.path}')
@@ -316,4 +351,4 @@ def open_video(path, fps: Optional[float] = None):
         return FrameFolder(path, fps)
     if not path.is_file():
         raise VideoReadError(f'video {path} does not exist')
-    return VideoFile(path)
+    return VideoFile(path, limits)
