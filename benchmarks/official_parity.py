@@ -30,6 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 import torchvision
 
@@ -141,19 +142,19 @@ def mmaction2_rows(args) -> tuple:
         if run.returncode:
             raise SystemExit(f'mmaction2_reference.py failed under {args.mmaction2}:\n{run.stderr[-3000:]}')
         reference = json.loads((Path(tmp) / 'reference.json').read_text())
-        frames = torch.from_numpy(__import__('numpy').load(Path(tmp) / 'frames.npy'))  # (T, H, W, 3) uint8
-        for filename, theirs in reference['recognizers'].items():
+        frames = torch.from_numpy(np.load(Path(tmp) / 'frames.npy'))  # (T, H, W, 3) uint8
+        for filename, reference_run in reference['recognizers'].items():
             model, _ = convert_recognizer(Path(tmp) / filename)
             clip = eval_transform(model.pretrained_cfg)(frames.permute(0, 3, 1, 2)[None], 0)  # (1, C, T, h, w)
             with torch.no_grad():
                 ours = model(clip)[0]
-            theirs = torch.tensor(theirs['logits']), theirs['model']
-            diff, top = (theirs[0] - ours).abs().max().item(), theirs[0].abs().max().item()
+            theirs = torch.tensor(reference_run['logits'])
+            diff, top = (theirs - ours).abs().max().item(), theirs.abs().max().item()
             failed |= diff > args.atol * max(1.0, top)
             arch = model.pretrained_cfg['architecture']
             print(f'mmaction2 {filename}: {arch}: max |logit difference| {diff:.2e} (logits up to {top:.2f})')
             method = {'tsn': 'TSN', 'tsm': 'TSM', 'tanet': 'TANet', 'c2d': 'C2D (-nopool)'}[filename.split('_', 1)[0]]
-            rows.append(f'| {method} | {arch} | {theirs[1]} | {diff:.1e} | {top:.2f} |')
+            rows.append(f'| {method} | {arch} | {reference_run["model"]} | {diff:.1e} | {top:.2f} |')
     for key, by_length in reference['sampling'].items():
         clip_len, interval, clips = map(int, key.split(','))
         sampling = 'segments' if clip_len == 1 else 'dense'

@@ -18,7 +18,7 @@ import torch
 from .families import FAMILIES, get_family
 from .inflate import check_state_dict
 
-__all__ = ['convert_checkpoint', 'load_mapped', 'read_official_checkpoint', 'official_state_dict']
+__all__ = ['convert_checkpoint', 'read_official_checkpoint', 'official_state_dict']
 
 # torchvision ResNets as TSN-style code builds them: blocks per stage -> (depth, bottleneck).
 _DEPTHS = {((2, 2, 2, 2), False): 18, ((3, 4, 6, 3), False): 34, ((3, 4, 6, 3), True): 50,
@@ -116,34 +116,6 @@ def official_state_dict(family_name: str, state_dict: Dict[str, torch.Tensor], p
     return arch, args, mapped
 
 
-def load_mapped(model, mapped: Dict[str, Tuple[str, torch.Tensor]], path, hint=lambda keys: '') -> None:
-    """Load ``mapped`` ({model key: (publisher's key, tensor)}) into ``model``: a 2D kernel takes its
-    per-frame 1 x k x k form; every tensor must have its place and every place its tensor. Raises
-    ValueError naming the first publisher's tensor that cannot be placed (``hint(keys)`` may add
-    which other layout the file looks like), or the first tensor the model needs and the file lacks."""
-    arch = model.pretrained_cfg['architecture']
-    target = model.state_dict()
-    publisher_keys = [k for k, _ in mapped.values()]
-    converted = {}
-    for key, (original, tensor) in mapped.items():
-        if key not in target:
-            raise ValueError(f'cannot place tensor {original!r} {tuple(tensor.shape)} of {str(path)!r} in {arch} '
-                             f'(it maps to {key!r}, which the model does not have).' + hint(publisher_keys))
-        want = target[key]
-        if tensor.ndim == 4 and want.ndim == 5 and want.shape[2] == 1:
-            tensor = tensor.unsqueeze(2)  # a 2D kernel: the per-frame 1 x k x k form
-        if tensor.shape != want.shape:
-            raise ValueError(f'cannot place tensor {original!r} of {str(path)!r}: it has shape '
-                             f'{tuple(tensor.shape)}, {arch} needs {tuple(want.shape)} at {key!r}.'
-                             + hint(publisher_keys))
-        converted[key] = tensor.to(want.dtype)
-    for key, value in target.items():
-        if key.endswith('num_batches_tracked') and key not in converted:
-            converted[key] = value  # older checkpoints lack these counters
-    check_state_dict(converted, model, what=f'checkpoint {str(path)!r}')
-    model.load_state_dict(converted)
-
-
 def convert_checkpoint(
         family_name: str,
         path,
@@ -173,7 +145,27 @@ def convert_checkpoint(
     if num_frames is not None:
         args['num_frames'] = num_frames
     model = create_model(arch, num_classes=mapped['fc.weight'][1].shape[0], **args)
-    load_mapped(model, mapped, path, lambda keys: _family_hint(keys, model.family))
+    target = model.state_dict()
+    official_keys = [k for k, _ in mapped.values()]
+    converted = {}
+    for key, (original, tensor) in mapped.items():
+        if key not in target:
+            raise ValueError(f'cannot place tensor {original!r} {tuple(tensor.shape)} of {str(path)!r} in {arch} '
+                             f'(it maps to {key!r}, which the model does not have).'
+                             + _family_hint(official_keys, model.family))
+        want = target[key]
+        if tensor.ndim == 4 and want.ndim == 5 and want.shape[2] == 1:
+            tensor = tensor.unsqueeze(2)  # a torchvision 2D kernel: the per-frame 1 x k x k form
+        if tensor.shape != want.shape:
+            raise ValueError(f'cannot place tensor {original!r} of {str(path)!r}: it has shape '
+                             f'{tuple(tensor.shape)}, {arch} needs {tuple(want.shape)} at {key!r}.'
+                             + _family_hint(official_keys, model.family))
+        converted[key] = tensor.to(want.dtype)
+    for key, value in target.items():
+        if key.endswith('num_batches_tracked') and key not in converted:
+            converted[key] = value  # older torchvision checkpoints lack these counters
+    check_state_dict(converted, model, what=f'checkpoint {str(path)!r}')
+    model.load_state_dict(converted)
     if release is None:
         release = next((r.id for r in releases if r.pattern and re.search(r.pattern, str(path))), None)
     origin = dict(repository=model.family.card.official.repository, file=Path(path).name, release=release)

@@ -222,7 +222,7 @@ def pretrained_cfgs() -> Dict[str, Dict[str, Any]]:
 
 def release_of(name: str) -> Optional[MMAction2Release]:
     """The release a model name (``arch.tag``) or an mmaction2 file name stands for, if any."""
-    return next((r for r in RELEASES if name in (r.name, r.filename) or Path(name).name == r.filename), None)
+    return next((r for r in RELEASES if name == r.name or Path(name).name == r.filename), None)
 
 
 def download_release(url: str, cache_dir=None) -> str:

@@ -28,18 +28,23 @@ def paper_tables():
     return json.loads(run.stdout)['tables']
 
 
+def _benchmarks_on_path() -> None:
+    """benchmarks/ on the import path, as when a benchmark script runs (its helpers import by name)."""
+    if str(ROOT / 'benchmarks') not in sys.path:
+        sys.path.insert(0, str(ROOT / 'benchmarks'))
+
+
 def load_helpers(name: str):
     """``benchmarks/NAME.py``, a helper module the benchmark scripts share (``_scenes``, ``_measure``)."""
     import importlib
-    if str(ROOT / 'benchmarks') not in sys.path:
-        sys.path.insert(0, str(ROOT / 'benchmarks'))
+    _benchmarks_on_path()
     return importlib.import_module(name)
 
 
 def load_benchmark(name: str):
     """``benchmarks/NAME.py``, a benchmark script, as a module (for the tests of that benchmark)."""
     import importlib.util
-    load_helpers('_measure')  # puts benchmarks/ on the path, as when the script runs
+    _benchmarks_on_path()
     spec = importlib.util.spec_from_file_location(f'benchmark_{name}', ROOT / 'benchmarks' / f'{name}.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

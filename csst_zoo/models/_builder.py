@@ -14,6 +14,7 @@ from timm.models._features_fx import FeatureGraphNet
 from timm.models._builder import pretrained_cfg_for_features, resolve_pretrained_cfg
 
 from ..inflate import check_state_dict, inflate_state_dict, is_video_state_dict
+from ..mmaction2 import download_release, recognizer_state_dict, release_of
 
 __all__ = ['VIDEO_CFG_FIELDS', 'build_video_model', 'load_checkpoint', 'split_video_cfg']
 
@@ -48,7 +49,6 @@ def split_video_cfg(cfg):
 def _resolve_cfg(variant: str, pretrained_cfg, pretrained_cfg_overlay) -> Dict[str, Any]:
     """timm's cfg resolution, plus the video fields (``VIDEO_CFG_FIELDS``): given ones over a
     pretrained tag's own (``csst_zoo.mmaction2``) over the defaults (TSN segments)."""
-    from ..mmaction2 import release_of
     pretrained_cfg, video_cfg = split_video_cfg(pretrained_cfg)
     pretrained_cfg_overlay, video_overlay = split_video_cfg(pretrained_cfg_overlay)
     cfg = resolve_pretrained_cfg(variant, pretrained_cfg, pretrained_cfg_overlay).to_dict()
@@ -91,7 +91,6 @@ def _load_weights(model, cfg: Dict[str, Any], load_cfg: Dict[str, Any], cache_di
         if cfg.get('custom_load') == 'mmaction2' and load_cfg.get('state_dict') is None:
             # an mmaction2 recognizer: fetched (sha256-checked), read without running code, renamed
             # to a 2D ResNet state dict, then loaded as any 2D ResNet is
-            from ..mmaction2 import download_release, recognizer_state_dict
             path = cfg.get('file') or download_release(cfg['url'], cache_dir)
             load_cfg = dict(cfg, state_dict=recognizer_state_dict(path)[2])
         load_pretrained(model, load_cfg, num_classes=model.num_classes, in_chans=model.in_chans,
