@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
+from einops import rearrange
 from torch.utils.data import Dataset, default_collate
 from torchvision.io import ImageReadMode, decode_jpeg
 
@@ -182,7 +183,8 @@ def decode_clips(clips: Sequence[EncodedClip], labels, transform: Callable, devi
     frames = decode_jpeg(files, mode=ImageReadMode.RGB, device=device)
     out, start = [], 0
     for clip, label in zip(clips, torch.as_tensor(labels).tolist()):
-        stacked = torch.stack(frames[start:start + len(clip.sizes)]).unflatten(0, (clip.views, -1))
+        stacked = rearrange(torch.stack(frames[start:start + len(clip.sizes)]), '(v t) c h w -> v t c h w',
+                            v=clip.views)
         out.append(_transformed(transform, stacked, label, clip.seed))
         start += len(clip.sizes)
     return torch.stack(out)
@@ -259,7 +261,8 @@ class VideoDataset(Dataset):
                                      'JPEG frames (Something-Something V1, Jester), not video files')
             return EncodedClip.of(video.encoded(indices.flatten()), indices.shape[0], seed)
         frames = video.frames(indices.flatten(), short_side=getattr(self.transform, 'short_side', None))
-        return _transformed(self.transform, frames.reshape(*indices.shape, *frames.shape[1:]), label, seed)
+        return _transformed(self.transform, rearrange(frames, '(v t) c h w -> v t c h w', v=indices.shape[0]), label,
+                            seed)
 
     def __getitem__(self, i: int):
         for attempt in range(len(self)):

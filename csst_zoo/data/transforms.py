@@ -8,6 +8,7 @@ import re
 from typing import Iterable, Optional, Sequence
 
 import torch
+from einops import rearrange
 from torchvision.transforms.v2 import functional as TF
 
 __all__ = ['MultiScaleCrop', 'RandomHorizontalFlip', 'ResizeCenterCrop', 'ThreeCrop', 'TenCrop', 'Normalize',
@@ -114,7 +115,7 @@ class Normalize:
 
     def __call__(self, clip: torch.Tensor) -> torch.Tensor:
         clip = TF.normalize(TF.to_dtype(clip, torch.float32, scale=True), self.mean, self.std)
-        return clip.permute(0, 2, 1, 3, 4).contiguous()
+        return rearrange(clip, 'v t c h w -> v c t h w').contiguous()
 
 
 class ClipTransform:

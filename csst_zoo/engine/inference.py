@@ -3,6 +3,7 @@ import math
 from typing import List, Optional, Tuple
 
 import torch
+from einops import rearrange
 
 from ..data import VideoDataset, eval_transform, sampling_args
 
@@ -60,8 +61,8 @@ def view_logits(model, clips: torch.Tensor, memory_format: torch.memory_format =
     and TANet tags' figures) gets the log of the views' mean softmax instead: its softmax is that mean."""
     b, v = clips.shape[:2]
     with torch.autocast(clips.device.type, dtype=amp_dtype(clips.device), enabled=bool(amp)):
-        logits = model(clips.flatten(0, 1).contiguous(memory_format=memory_format))
-    logits = logits.view(b, v, -1)
+        logits = model(rearrange(clips, 'b v c t h w -> (b v) c t h w').contiguous(memory_format=memory_format))
+    logits = rearrange(logits, '(b v) k -> b v k', b=b)
     cfg = getattr(getattr(model, 'module', model), 'pretrained_cfg', {})  # DDP wraps the model as .module
     if v > 1 and (cfg.get('test_views') or {}).get('combine') == 'softmax':
         return logits.float().log_softmax(dim=-1).logsumexp(dim=1) - math.log(v)

@@ -8,6 +8,7 @@ its 3D module's parameters, names and ONNX form: checkpoints and exported graphs
 """
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 __all__ = ['FrameBatchNorm', 'FrameConv', 'FrameMaxPool', 'from_frames', 'to_frames']
@@ -19,12 +20,17 @@ def to_frames(x: torch.Tensor) -> torch.Tensor:
     A free view when the clip's memory holds each frame in one piece: ``channels_last_3d`` (frames
     in ``channels_last``) or the output of a per-frame op on contiguous frames (``from_frames`` of
     it); a copy only for a contiguous ``(N, C, T, H, W)`` input, whose frames are interleaved."""
-    return x.transpose(1, 2).flatten(0, 1)
+    return rearrange(x, 'n c t h w -> (n t) c h w')
 
 
 def from_frames(frames: torch.Tensor, batch: int) -> torch.Tensor:
     """Clips ``(N, C, T, H, W)`` of their frames ``(N T, C, H, W)``: always a free view."""
-    return frames.unflatten(0, (batch, -1)).transpose(1, 2)
+    return rearrange(frames, '(n t) c h w -> n c t h w', n=batch)
+
+
+# torch.fx traces a call of rearrange as one node (einops cannot read a traced value's shape). A
+# model's other reshapes are views: a rearrange in another module would need a wrap of its own.
+torch.fx.wrap('rearrange')
 
 
 class _PerFrame:
