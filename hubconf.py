@@ -8,7 +8,7 @@ generated from the registry.
 import csst_zoo as _csst_zoo
 from timm.models import get_pretrained_cfg as _get_pretrained_cfg, model_entrypoint as _model_entrypoint
 
-dependencies = ['torch', 'timm', 'safetensors', 'huggingface_hub']
+dependencies = ['torch', 'timm', 'safetensors', 'huggingface_hub', 'einops']
 
 _USAGE = '''
     timm's ResNet with {description}
