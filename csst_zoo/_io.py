@@ -10,10 +10,11 @@ __all__ = ['read_mapping', 'staged_files', 'write_atomic']
 
 @contextmanager
 def staged_files(*paths):
-    """Write ``paths`` as one step: yields a staging directory beside them; write each file there
-    under its final name. When the block ends without error every file is renamed into place
-    (``os.replace``: readers see the old file or the new one, never a part); on error nothing
-    in the destination changes and the staging directory is removed.
+    """Write ``paths`` as one step: yields a staging directory beside them; write each file (or
+    folder) there under its final name. When the block ends without error every one is renamed
+    into place (``os.replace``: readers see the old file or the new one, never a part; a folder
+    already there is removed just before its new one takes its place); on error nothing in the
+    destination changes and the staging directory is removed.
     """
     paths = [Path(p) for p in paths]
     parent = paths[0].absolute().parent
@@ -27,10 +28,12 @@ def staged_files(*paths):
         raise OSError(e.errno, f'cannot write {paths[0]}: {e.strerror} ({parent})') from None
     try:
         yield stage
-        missing = [p.name for p in paths if not (stage / p.name).is_file()]
+        missing = [p.name for p in paths if not (stage / p.name).exists()]
         if missing:
             raise RuntimeError(f'nothing was written for {missing}')
         for p in paths:
+            if (stage / p.name).is_dir() and p.is_dir():
+                shutil.rmtree(p)
             os.replace(stage / p.name, p)
     finally:
         shutil.rmtree(stage, ignore_errors=True)

@@ -293,7 +293,12 @@ def _predict_collection(args) -> None:
     import time
     from tqdm import tqdm
     from ._checks import check_positive_int
+    from ._shards import job_place, use_local_device
     from .engine.collection import PredictionWriter, check_output, list_videos, model_id, predict_videos
+    rank, world = job_place()
+    if world > 1 and not args.output:
+        raise ValueError(f'under torchrun ({world} processes) each predicts a share of the videos into one output: '
+                         'give it with -o/--output (.csv or .jsonl)')
     check_positive_int('topk', args.topk)
     if args.batch_size is not None:
         check_positive_int('batch_size', args.batch_size)
@@ -302,6 +307,7 @@ def _predict_collection(args) -> None:
     if args.output:
         check_output(args.output)
     videos = list_videos(args.video)
+    use_local_device()
     model = build_model(args)
     _say_if_untrained(model)
     model, memory_format = _model_for_inference(model, args)
@@ -310,7 +316,8 @@ def _predict_collection(args) -> None:
     todo = writer.wanted(videos) if writer else videos
     clips, crops = args.views
     counts, start = {'predicted': 0, 'failed': 0}, time.perf_counter()
-    bar = tqdm(total=len(todo), unit='video', desc='predict', disable=args.no_progress or writer is None)
+    bar = tqdm(total=len(todo), unit='video', desc='predict' if world == 1 else f'predict (rank {rank})',
+               disable=args.no_progress or writer is None)
     try:
         for p in predict_videos(model, todo, clips, crops, args.topk, args.batch_size or 8, args.workers, args.amp,
                                 memory_format):
@@ -322,6 +329,9 @@ def _predict_collection(args) -> None:
             else:
                 print(f'{p.path}  ' + '  '.join(f'{100 * prob:5.1f}% {label}' for label, prob in p.top), flush=True)
             bar.update()
+        bar.close()
+        if writer:
+            writer.finish()
     except KeyboardInterrupt:
         counts['interrupted'] = True
         raise
@@ -332,6 +342,8 @@ def _predict_collection(args) -> None:
         elapsed = time.perf_counter() - start
         done = counts['predicted'] + counts['failed']
         skipped = f', {len(videos) - len(todo)} already in {args.output}' if len(todo) < len(videos) else ''
+        if world > 1:
+            skipped = f' (rank {rank} of {world})' + skipped.replace('already in', 'done or left to the other ranks in')
         print(f"{counts['predicted']} predicted, {counts['failed']} failed{skipped}; {done / elapsed:.2f} videos/s "
               f'over {elapsed:.1f} s' + ('; interrupted: run it again with --resume to finish'
                                         if counts.get('interrupted') and writer else ''), file=sys.stderr)
@@ -357,6 +369,24 @@ def models_command(args) -> None:
                                   + table)
     else:
         sys.stdout.write(table)
+
+
+def prepare_command(args) -> None:
+    import time
+    from .data.prepare import LIST_NAME, REPORT_NAME, PrepareOptions, prepare_collection
+    options = PrepareOptions(args.short_side, args.keyframe_interval, args.fps, args.frames, args.jpeg_quality)
+    start = time.perf_counter()
+    try:
+        counts = prepare_collection(args.src, args.dst, options, args.workers, args.resume, not args.no_progress)
+    except KeyboardInterrupt:
+        print(f'interrupted: run it again with --resume to finish ({args.dst}/{REPORT_NAME} has what is done)',
+              file=sys.stderr)
+        raise
+    done = counts['prepared'] + counts['failed']
+    skipped = f", {counts['skipped']} already done" if counts['skipped'] else ''
+    print(f"{counts['prepared']} prepared, {counts['failed']} failed (their errors are in {args.dst}/{REPORT_NAME})"
+          f"{skipped}; {done / (time.perf_counter() - start):.2f} videos/s; list: {args.dst}/{LIST_NAME}",
+          file=sys.stderr)
 
 
 def space_command(args) -> None:
@@ -494,6 +524,37 @@ def _models_parser(sub) -> None:
     m.set_defaults(run=models_command)
 
 
+def _prepare_parser(sub) -> None:
+    from .data.prepare import LIST_NAME, REPORT_NAME, PrepareOptions
+    defaults = PrepareOptions()
+    r = sub.add_parser('prepare', help='prepare a collection once for training and prediction: a smaller short side '
+                                       'and frequent key frames, or JPEG frames; with its annotation list',
+                       description=f'Every video of SRC becomes, under DST at the same relative path, an H.264 .mp4 '
+                                   f'(or with --frames a folder of JPEG frames 00001.jpg ...); DST/{LIST_NAME} lists '
+                                   f'them with their labels (from the folder a video is in, or a label column of a CSV '
+                                   f'list) and splits (train/val/validation/test top folders, or a split column) for '
+                                   f'train/eval --dataset csv --data-root DST/{LIST_NAME}; DST/{REPORT_NAME} has a row '
+                                   'per source, with its error if it could not be read. Runs under torchrun too: each '
+                                   'process takes a share.')
+    r.add_argument('src', help="a folder of videos, a glob ('clips/**/*.mp4') or a .csv list with a path column")
+    r.add_argument('dst', help='the folder to write (created; not inside SRC)')
+    r.add_argument('--short-side', type=int, default=defaults.short_side,
+                   help=f'the frames\' shorter side in pixels, even (default {defaults.short_side})')
+    r.add_argument('--keyframe-interval', type=float, default=defaults.keyframe_interval,
+                   help=f'seconds between key frames (default {defaults.keyframe_interval:g}): a clip is reached by a '
+                        'seek to the key frame before it')
+    r.add_argument('--fps', type=float, help='resample to this frame rate (default: keep every frame)')
+    r.add_argument('--frames', action='store_true', help='write folders of JPEG frames instead of videos')
+    r.add_argument('--jpeg-quality', type=int, default=defaults.jpeg_quality,
+                   help=f'quality of --frames (1-100, default {defaults.jpeg_quality})')
+    r.add_argument('--workers', type=int, help='processes, one video each at a time (default: one per core, shared '
+                                               "among a machine's torchrun processes; 0: this process)")
+    r.add_argument('--resume', action='store_true', help=f'finish a run that stopped: skip the sources DST/{REPORT_NAME} '
+                                                         'already has')
+    r.add_argument('--no-progress', action='store_true')
+    r.set_defaults(run=prepare_command)
+
+
 def _space_parser(sub) -> None:
     s = sub.add_parser('space', help='write the files of a Hugging Face Space that runs the demo for a checkpoint',
                        description='Writes app.py, requirements.txt and README.md (sdk: gradio, models: REPO); '
@@ -510,7 +571,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='csst-zoo', description='CSST-Net and its baselines as video classifiers.')
     sub = p.add_subparsers(dest='command', required=True)
     for add in (_export_parser, _model_card_parser, _convert_parser, _train_parser, _eval_parser, _predict_parser,
-                _demo_parser, _models_parser, _space_parser):
+                _demo_parser, _models_parser, _prepare_parser, _space_parser):
         add(sub)
     return p
 

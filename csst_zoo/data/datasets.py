@@ -118,7 +118,9 @@ def read_folders(root, split: Optional[str] = None):
 
 
 def read_csv_list(csv_file, split: Optional[str] = None, class_names: Optional[Sequence[str]] = None):
-    """Rows ``path,label`` with a header; classes: ``class_names`` or the sorted label names."""
+    """Rows ``path,label`` with a header (``csst-zoo prepare`` writes one); with a ``split`` column,
+    the rows of ``split`` (``train``, ``validation``), else every row whatever ``split``. Classes:
+    ``class_names``, or the sorted label names of every row (so that the splits agree)."""
     csv_file = _need(Path(csv_file))
     with csv_file.open(newline='', encoding='utf-8') as f:
         rows = list(csv.DictReader(f))
@@ -126,8 +128,14 @@ def read_csv_list(csv_file, split: Optional[str] = None, class_names: Optional[S
         raise ValueError(f"{csv_file} must have a header with the columns 'path' and 'label' and at least one row")
     names = list(class_names) if class_names else sorted({r['label'] for r in rows})
     index = _class_index(names, csv_file)
-    return [(csv_file.parent / r['path'], _label(index, r['label'], f'{csv_file} row {n}'))
-            for n, r in enumerate(rows, 2)], names
+    numbered = list(enumerate(rows, 2))
+    if split and 'split' in rows[0]:
+        _check_split(split)
+        numbered = [(n, r) for n, r in numbered if r['split'] == split]
+        if not numbered:
+            raise ValueError(f"{csv_file} has no rows of the split {split!r} (its split column holds "
+                             f"{sorted({r['split'] for r in rows})})")
+    return [(csv_file.parent / r['path'], _label(index, r['label'], f'{csv_file} row {n}')) for n, r in numbered], names
 
 
 DATASETS = {

@@ -1,9 +1,5 @@
 """Predictions over a collection of videos: a loader with workers, batched inference, and an output
 that gains one flushed row per video as it finishes, so a run that stops can be resumed."""
-import csv
-import glob
-import io
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -14,8 +10,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .._checks import check_positive_int
+from .._shards import ShardedRows, every_rank
 from ..data import VideoDataset, eval_transform, sampling_args
-from ..data.readers import FRAME_SUFFIXES, VIDEO_SUFFIXES
+from ..data.sources import is_collection, list_videos
 from .inference import class_names, view_logits
 from .train import weights_digest
 
@@ -23,7 +20,6 @@ __all__ = ['Prediction', 'PredictionWriter', 'check_output', 'is_collection', 'l
            'predict_videos', 'OUTPUT_SUFFIXES']
 
 OUTPUT_SUFFIXES = ('.csv', '.jsonl')
-_GLOB_CHARS = frozenset('*?[')
 
 
 @dataclass(frozen=True)
@@ -35,76 +31,6 @@ class Prediction:
     top: Tuple[Tuple[str, float], ...]
     seconds: float
     error: Optional[str] = None
-
-
-def _is_frame_folder(path: Path) -> bool:
-    return path.is_dir() and any(p.suffix.lower() in FRAME_SUFFIXES for p in path.iterdir())
-
-
-def _is_video(path: Path) -> bool:
-    return (path.suffix.lower() in VIDEO_SUFFIXES and path.is_file()) or _is_frame_folder(path)
-
-
-def is_collection(source) -> bool:
-    """Whether ``source`` names many videos (a folder of them, a glob pattern, a .csv list) rather
-    than one (a video file or a folder of frames)."""
-    path = Path(source)
-    if path.suffix.lower() == '.csv' and path.is_file():
-        return True
-    if path.is_dir():
-        return not _is_frame_folder(path)
-    return not path.exists() and bool(_GLOB_CHARS & set(str(source)))
-
-
-def _videos_under(folder: Path) -> List[Path]:
-    found = []
-    for directory, subdirectories, files in os.walk(folder):
-        directory = Path(directory)
-        if any(Path(f).suffix.lower() in FRAME_SUFFIXES for f in files) and directory != folder:
-            found.append(directory)  # a frame folder is one video: do not look inside it
-            subdirectories.clear()
-            continue
-        subdirectories.sort()
-        found += [directory / f for f in files if Path(f).suffix.lower() in VIDEO_SUFFIXES]
-    return sorted(found)
-
-
-def _videos_in_csv(csv_file: Path) -> List[Path]:
-    with csv_file.open(newline='', encoding='utf-8') as f:
-        reader = csv.DictReader(f)
-        if 'path' not in (reader.fieldnames or ()):
-            raise ValueError(f"the CSV list {csv_file} needs a header with a 'path' column (paths relative to the "
-                             f'CSV), found the columns {reader.fieldnames or []}')
-        return [csv_file.parent / row['path'] for row in reader if row['path']]
-
-
-def list_videos(source) -> List[Path]:
-    """The videos named by ``source``, in a fixed order:
-
-    - a video file or a frame folder: itself;
-    - a folder of them: every video file and frame folder beneath it, searched recursively;
-    - a glob pattern (``'clips/**/*.mp4'``, recursive): the video files and frame folders it matches;
-    - a ``.csv`` file with a ``path`` column: its rows, relative to the CSV (other columns ignored).
-
-    A collection that names no video is an error; a listed video that cannot be read is not (it
-    becomes an error row when predicted)."""
-    path = Path(source)
-    if not is_collection(source):
-        if not path.exists():
-            raise FileNotFoundError(f'video {source} does not exist (give a video file, a frame folder, a folder of '
-                                    "videos, a glob pattern such as 'clips/*.mp4' or a .csv list with a path column)")
-        return [path]
-    if path.suffix.lower() == '.csv' and path.is_file():
-        videos, what = _videos_in_csv(path), f'the CSV list {source}'
-    elif path.is_dir():
-        videos, what = _videos_under(path), f'the folder {source}'
-    else:
-        videos = sorted(Path(p) for p in glob.glob(str(source), recursive=True) if _is_video(Path(p)))
-        what = f'the pattern {source!r}'
-    if not videos:
-        raise ValueError(f'{what} names no videos ({"/".join(VIDEO_SUFFIXES)} files or folders of '
-                         f'{"/".join(FRAME_SUFFIXES)} frames)')
-    return videos
 
 
 def model_id(model) -> str:
@@ -205,81 +131,63 @@ class PredictionWriter:
     it comes, each naming the model (:func:`model_id`).
 
     An existing file is an error unless ``resume``; resumed, its rows must come from the same
-    model and ``topk``, ``done`` holds the videos it has (answered or failed), and a last row cut
-    short by a crash is dropped before new rows are added. CSV columns: ``path, model, seconds,
-    error, label1, probability1, ... labelK, probabilityK``; JSON lines: ``path, model, seconds,
-    error, top`` (a list of ``label, probability``)."""
+    model and ``topk``, and a last row cut short by a crash is dropped before new rows are added.
+    CSV columns: ``path, model, seconds, error, label1, probability1, ... labelK, probabilityK``;
+    JSON lines: ``path, model, seconds, error, top`` (a list of ``label, probability``).
+
+    Under torchrun (or resuming a job's parts) it is one rank's share: :meth:`wanted` gives this
+    rank its disjoint part of the videos, its rows go to ``OUTPUT.parts/``, and :meth:`finish`
+    merges every rank's rows into the output, in the order of the videos (``_shards.ShardedRows``)."""
 
     def __init__(self, path, model: str, topk: int, resume: bool = False):
         check_positive_int('topk', topk)
         check_output(path)
         self.path, self.model, self.topk = Path(path), model, topk
-        if not self.path.absolute().parent.is_dir():
-            raise FileNotFoundError(f'cannot write {path}: directory {self.path.absolute().parent} does not exist')
-        self.csv = self.path.suffix.lower() == '.csv'
-        self.columns = ['path', 'model', 'seconds', 'error'] + [
+        models = every_rank(model)
+        if len(set(models)) > 1:
+            raise ValueError(f'the ranks of this job built different models ({", ".join(sorted(set(models)))}); '
+                             'weights made at random differ from process to process: give pretrained weights or a '
+                             'checkpoint')
+        columns = ['path', 'model', 'seconds', 'error'] + [
             f'{c}{j}' for j in range(1, topk + 1) for c in ('label', 'probability')]
-        self.done = set()
-        has_rows = self.path.is_file() and self.path.stat().st_size > 0
-        if has_rows and not resume:
-            raise FileExistsError(f'{path} exists: pass --resume (resume=True) to add the videos it lacks, or '
-                                  'choose a new output')
-        if has_rows:
-            self.done = self._read_done()
-        self._file = open(self.path, 'a', newline='', encoding='utf-8')
-        if self.csv and not has_rows:
-            self._write(self._csv_line(self.columns))
+        self.rows = ShardedRows(path, columns, lambda row: os.path.abspath(row['path']), resume,
+                                'a predictions file', 'another --topk', self._check_model)
+        self.csv = self.path.suffix.lower() == '.csv'
+        self._videos = []
 
-    def _read_done(self) -> set:
-        text = self.path.read_text(encoding='utf-8')
-        complete = text[:text.rfind('\n') + 1]
-        if len(complete) < len(text):  # a row cut short: the video is predicted again
-            with open(self.path, 'r+b') as f:
-                f.truncate(len(complete.encode('utf-8')))
-        lines = complete.splitlines()
-        if self.csv:
-            rows = list(csv.reader(lines))
-            if not rows or rows[0] != self.columns:
-                raise ValueError(f'{self.path} has the columns {rows[0] if rows else []}, not those of this run '
-                                 f'({self.columns}): it was written with another --topk or by another program')
-            rows = [dict(zip(self.columns, r)) for r in rows[1:]]
-        else:
-            try:
-                rows = [json.loads(line) for line in lines if line.strip()]
-            except json.JSONDecodeError as e:
-                raise ValueError(f'{self.path} is not a predictions file (JSON lines): {e}') from None
-        for row in rows:
-            if row.get('model') != self.model:
-                raise ValueError(f'{self.path} holds predictions of the model {row.get("model")}, not of '
-                                 f'{self.model}: resume with that model, or choose a new output')
-        return {os.path.abspath(row['path']) for row in rows}
+    def _check_model(self, row: dict, file: Path) -> None:
+        if row.get('model') != self.model:
+            raise ValueError(f'{file} holds predictions of the model {row.get("model")}, not of {self.model}: '
+                             'resume with that model, or choose a new output')
 
-    def _csv_line(self, values) -> str:
-        out = io.StringIO()
-        csv.writer(out, lineterminator='\n').writerow(values)
-        return out.getvalue()
-
-    def _write(self, line: str) -> None:
-        self._file.write(line)
-        self._file.flush()  # a crash after this loses nothing written
+    @property
+    def done(self) -> set:
+        """The videos (absolute paths) that the output, and any part of a job, already has."""
+        return self.rows.done
 
     def wanted(self, videos: Sequence) -> List:
-        """The videos of ``videos`` that the file does not have yet."""
-        return [v for v in videos if os.path.abspath(v) not in self.done]
+        """The videos of ``videos`` that the output lacks: all of them, or this rank's share in a job."""
+        self._videos = [os.path.abspath(v) for v in videos]
+        return self.rows.share(videos)
 
     def write(self, p: Prediction) -> None:
         seconds = round(p.seconds, 4)
         if self.csv:
-            cells = [v for label, prob in p.top for v in (label, round(prob, 6))]
-            self._write(self._csv_line([p.path, self.model, seconds, p.error or ''] +
-                                       cells + [''] * (2 * self.topk - len(cells))))
+            row = dict(path=p.path, model=self.model, seconds=seconds, error=p.error or '')
+            for j, (label, prob) in enumerate(p.top, 1):
+                row.update({f'label{j}': label, f'probability{j}': round(prob, 6)})
         else:
             top = [dict(label=label, probability=round(prob, 6)) for label, prob in p.top]
-            self._write(json.dumps(dict(path=p.path, model=self.model, seconds=seconds, error=p.error, top=top)) + '\n')
-        self.done.add(os.path.abspath(p.path))
+            row = dict(path=p.path, model=self.model, seconds=seconds, error=p.error, top=top)
+        self.rows.append(row)
+
+    def finish(self) -> None:
+        """Close; in a job, once every rank has finished, the merged output (the rows in the order
+        of the videos given to :meth:`wanted`)."""
+        self.rows.finish(self._videos)
 
     def close(self) -> None:
-        self._file.close()
+        self.rows.close()
 
     def __enter__(self) -> 'PredictionWriter':
         return self
