@@ -354,7 +354,8 @@ def demo_command(args) -> None:
     if not 0 < args.port < 65536:
         raise ValueError(f'--port must be in 1..65535, got {args.port}')
     app = build_app(args.model, checkpoint=args.checkpoint, window=args.window, stride=args.stride,
-                    max_upload_mb=args.max_upload_mb, **build_kwargs(args))
+                    max_upload_mb=args.max_upload_mb, concurrency=args.concurrency, queue_size=args.queue_size,
+                    time_limit=args.time_limit, **build_kwargs(args))
     launch(app, args.host, args.port)
 
 
@@ -498,6 +499,7 @@ def _predict_parser(sub) -> None:
 
 
 def _demo_parser(sub) -> None:
+    from .demo import DEFAULT_MAX_UPLOAD_MB, DEFAULT_QUEUE_SIZE, DEFAULT_TIME_LIMIT
     d = sub.add_parser('demo', help='a web page to try the model on your videos (needs the demo extra: gradio)',
                        description='Serve a page where a video can be uploaded (or an example picked) to see its '
                                    'top-5 classes and a timeline of the top classes per window. Only this machine '
@@ -508,7 +510,15 @@ def _demo_parser(sub) -> None:
     d.add_argument('--port', type=int, default=7860)
     d.add_argument('--window', default='2s', help="timeline windows: seconds ('2', '1.5s') or frames ('16f')")
     d.add_argument('--stride', default='1s', help='start a timeline window every STRIDE (same unit as --window)')
-    d.add_argument('--max-upload-mb', type=float, default=100, help='largest video the page accepts, in MB')
+    d.add_argument('--max-upload-mb', type=float, default=DEFAULT_MAX_UPLOAD_MB,
+                   help=f'largest video the page accepts, in MB (default {DEFAULT_MAX_UPLOAD_MB})')
+    d.add_argument('--concurrency', type=int, help='videos classified at once (default: 1 on the CPU, 2 on a GPU); '
+                                                   'the others wait in a queue, their place shown on the page')
+    d.add_argument('--queue-size', type=int, default=DEFAULT_QUEUE_SIZE,
+                   help=f'videos that may wait (default {DEFAULT_QUEUE_SIZE}); one more is refused with a message')
+    d.add_argument('--time-limit', type=float, default=DEFAULT_TIME_LIMIT,
+                   help=f"seconds a video's timeline may take (default {DEFAULT_TIME_LIMIT}); a longer one is stopped "
+                        'with a message')
     d.set_defaults(run=demo_command)
 
 

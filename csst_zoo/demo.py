@@ -21,6 +21,7 @@ from typing import List, Optional, Union
 
 import numpy as np
 
+from ._checks import check_positive_int
 from ._io import staged_files
 from .data.readers import VideoLimits
 from .data.writers import write_video
@@ -29,9 +30,11 @@ from .engine.timeline import parse_span
 from .models import VideoResNet
 from .models._factory import create_named_model
 
-__all__ = ['build_app', 'launch', 'model_source', 'timeline_svg', 'write_examples', 'write_space']
+__all__ = ['build_app', 'default_concurrency', 'launch', 'model_source', 'timeline_svg', 'write_examples', 'write_space']
 
 DEFAULT_MAX_UPLOAD_MB = 100
+DEFAULT_TIME_LIMIT = 120  # seconds a request's timeline may take before the page gives up on it
+DEFAULT_QUEUE_SIZE = 64  # requests waiting for the model; one more is refused with a message
 # A public page takes less than predict does: frames up to 4K UHD and 10 minutes, read from the
 # file's headers and packets before any frame is decoded (data.VideoLimits).
 PAGE_LIMITS = VideoLimits(max_pixels=3840 * 2160, max_seconds=10 * 60)
@@ -205,7 +208,13 @@ def _class_list(model: VideoResNet) -> str:
     return '\n'.join(f'{i}. {html.escape(n)}' for i, n in enumerate(class_names(model)))
 
 
-def _classify(gr, model: VideoResNet, path: Optional[str], window, stride):
+def default_concurrency() -> int:
+    """Requests the model works on at once: one on the CPU, where the model takes every core; two
+    on a GPU, so that one request's decoding (on the CPU) overlaps the other's forward passes."""
+    return 2 if inference_device().type == 'cuda' else 1
+
+
+def _classify(gr, model: VideoResNet, path: Optional[str], window, stride, time_limit: Optional[float] = None):
     """The page's answer for the uploaded file ``path``: top-5 and timeline, or a gr.Error naming the trouble."""
     from .data import VideoReadError, open_video
     if path is None:
@@ -220,23 +229,35 @@ def _classify(gr, model: VideoResNet, path: Optional[str], window, stride):
                        f'{model.num_frames} per clip.')
     try:
         top = predict_video(model, reader, topk=5)  # the reader: the file's packets are read once
-        timeline = predict_timeline(model, reader, window, stride, progress=True)
+        timeline = predict_timeline(model, reader, window, stride, progress=True, time_limit=time_limit)
+    except TimeoutError:
+        raise gr.Error(f'{name} takes this page longer than its limit of {time_limit:g} s per video: try a shorter '
+                       'one, or csst-zoo predict --window on your machine.') from None
     except (VideoReadError, ValueError) as e:
         raise gr.Error(f'{name}: {str(e).replace(str(path), name)}') from None
     return {label: p for label, p in top}, timeline_svg(timeline)
 
 
 def build_app(model: Union[str, VideoResNet], checkpoint: Optional[str] = None, window='2s', stride='1s',
-              max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, examples_dir=None, **model_kwargs):
+              max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, examples_dir=None, concurrency: Optional[int] = None,
+              queue_size: int = DEFAULT_QUEUE_SIZE, time_limit: float = DEFAULT_TIME_LIMIT, **model_kwargs):
     """The demo page (a ``gradio.Blocks``) for ``model``: anything ``csst-zoo predict`` takes (a
     registered name, ``hf-hub:ORG/REPO``, ``local-dir:PATH``, with ``checkpoint`` and model
     arguments) or a model already built. Windows of the timeline are ``window`` long every
-    ``stride``; uploads over ``max_upload_mb`` are refused. The example clips are written to
-    ``examples_dir`` (default: a temporary folder)."""
+    ``stride``; uploads over ``max_upload_mb`` are refused. Requests wait in Gradio's queue (each
+    user sees their place in it), ``concurrency`` of them run at once (default:
+    :func:`default_concurrency`), at most ``queue_size`` wait (one more is refused with a message),
+    and a timeline that takes more than ``time_limit`` seconds is stopped with a message. The
+    example clips are written to ``examples_dir`` (default: a temporary folder)."""
     gr = _gradio()
     window, stride = parse_span(window, 'window'), parse_span(stride, 'stride')
     if not (isinstance(max_upload_mb, (int, float)) and max_upload_mb > 0):
         raise ValueError(f'max_upload_mb must be a positive number of megabytes, got {max_upload_mb!r}')
+    if not (isinstance(time_limit, (int, float)) and time_limit > 0):
+        raise ValueError(f'time_limit must be a positive number of seconds, got {time_limit!r}')
+    concurrency = default_concurrency() if concurrency is None else concurrency
+    check_positive_int('concurrency', concurrency)
+    check_positive_int('queue_size', queue_size)
     if isinstance(model, str):
         name, model = model, create_named_model(model, checkpoint_path=checkpoint, **model_kwargs)
         source = model_source(model, name, checkpoint)
@@ -251,7 +272,7 @@ def build_app(model: Union[str, VideoResNet], checkpoint: Optional[str] = None, 
     examples = write_examples(examples_dir or tempfile.mkdtemp(prefix='csst-zoo-demo-'))
 
     def classify(path, progress=gr.Progress(track_tqdm=True)):  # the timeline's tqdm bar, shown on the page
-        return _classify(gr, model, path, window, stride)
+        return _classify(gr, model, path, window, stride, time_limit)
 
     with gr.Blocks(title='csst-zoo demo', analytics_enabled=False) as app:
         gr.Markdown('## What happens in this video?')
@@ -268,6 +289,7 @@ def build_app(model: Union[str, VideoResNet], checkpoint: Optional[str] = None, 
         with gr.Accordion(f'the model\'s {model.num_classes} classes', open=False):
             gr.Markdown(_class_list(model))
         video.change(classify, inputs=video, outputs=[top5, timeline])
+    app.queue(default_concurrency_limit=concurrency, max_size=queue_size)
     app.max_upload_mb = max_upload_mb  # for launch: gradio refuses larger uploads, in the browser and the server
     return app
 

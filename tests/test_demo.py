@@ -113,12 +113,27 @@ def test_an_upload_is_opened_once_and_answered_as_predict_does(two_scene_model, 
     assert svg == demo.timeline_svg(predict_timeline(two_scene_model, two_scene_video, '2s', '1s'))
 
 
+def test_a_timeline_over_the_time_limit_is_a_message(two_scene_model, two_scene_video):
+    with pytest.raises(gr.Error, match=r'two_scenes.mp4 takes this page longer than its limit of 1e-06 s per video'):
+        demo._classify(gr, two_scene_model, str(two_scene_video), '2s', '1s', time_limit=1e-6)
+    with pytest.raises(TimeoutError, match=r'stopped after 1e-06 s \(its time limit\), 0 of \d+ windows done'):
+        predict_timeline(two_scene_model, two_scene_video, '2s', '1s', time_limit=1e-6)
+    with pytest.raises(ValueError, match='time_limit must be a positive number of seconds, got 0'):
+        predict_timeline(two_scene_model, two_scene_video, time_limit=0)
+
+
 def test_build_app_checks_its_arguments(two_scene_model, tmp_path):
     app = demo.build_app(two_scene_model, window='1s', stride='0.5s', max_upload_mb=5, examples_dir=tmp_path)
     assert isinstance(app, gr.Blocks) and app.max_upload_mb == 5
+    assert (app._queue.default_concurrency_limit, app._queue.max_size) == (1, demo.DEFAULT_QUEUE_SIZE)  # the CPU's
+    app = demo.build_app(two_scene_model, concurrency=3, queue_size=5, examples_dir=tmp_path)
+    assert (app._queue.default_concurrency_limit, app._queue.max_size) == (3, 5)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['one_scene.webm', 'two_scenes.webm']
     for kwargs, error, message in (
             (dict(max_upload_mb=0), ValueError, 'max_upload_mb must be a positive number of megabytes, got 0'),
+            (dict(time_limit=-1), ValueError, 'time_limit must be a positive number of seconds, got -1'),
+            (dict(concurrency=0), ValueError, 'concurrency must be a positive integer, got 0'),
+            (dict(queue_size=0), ValueError, 'queue_size must be a positive integer, got 0'),
             (dict(window='two'), ValueError, r"window must be a positive length in seconds \('2', '1.5s'\)"),
             (dict(checkpoint='w.pth'), ValueError, 'checkpoint and model arguments apply to a model name')):
         with pytest.raises(error, match=message):

@@ -4,6 +4,7 @@ import io
 import json
 import math
 import re
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,9 +200,12 @@ def _window_picks(model, reader, bounds, window: Span) -> List[torch.Tensor]:
     return [clip_indices(b - a, num_frames, False, 1, **sampling)[0] + a for a, b in bounds]
 
 
-def _classify_windows(model, reader, picks, batch_size, progress, amp, memory_format) -> List[torch.Tensor]:
+def _classify_windows(model, reader, picks, batch_size, progress, amp, memory_format,
+                      time_limit: Optional[float] = None) -> List[torch.Tensor]:
     """Each window's class probabilities, decoding the video once, front to back, and keeping a
-    decoded frame (resized and cropped) only until the last window that uses it has run."""
+    decoded frame (resized and cropped) only until the last window that uses it has run; a
+    TimeoutError once ``time_limit`` seconds have passed."""
+    start = time.monotonic()
     transform = eval_transform(model.pretrained_cfg)
     (spatial,) = transform.spatial
     model.eval()
@@ -220,6 +224,10 @@ def _classify_windows(model, reader, picks, batch_size, progress, amp, memory_fo
     bar = tqdm(total=len(picks), unit='window', desc='timeline', disable=not progress)
     wanted = sorted(set(torch.cat(picks).tolist()))
     for i, frame in reader.decode(wanted, short_side=transform.short_side):
+        if time_limit is not None and time.monotonic() - start > time_limit:
+            bar.close()
+            raise TimeoutError(f'the timeline of {reader.path} was stopped after {time_limit:g} s (its time limit), '
+                               f'{bar.n} of {len(picks)} windows done')
         kept[i] = spatial(frame[None, None])[0, 0]
         while pending and int(picks[pending[0]].max()) <= i:
             w = pending.popleft()
@@ -246,6 +254,7 @@ def predict_timeline(
         progress: bool = False,
         amp: bool = False,
         memory_format: torch.memory_format = torch.contiguous_format,
+        time_limit: Optional[float] = None,
 ) -> Timeline:
     """Classify ``video`` (a file, a frame folder with its frame rate ``fps``, or a reader from
     ``open_video``) in windows of length ``window`` every ``stride`` (seconds, or frames as
@@ -256,9 +265,12 @@ def predict_timeline(
     once, front to back; a decoded frame is kept, resized and cropped, only until the last window
     that uses it has run, so memory does not grow with the video's length. Windows go through the
     model ``batch_size`` at a time (under autocast with ``amp``, in ``memory_format``: put the
-    model in it too).
+    model in it too). With ``time_limit`` (seconds), a TimeoutError once it has passed (a
+    service's bound on one request).
     """
     window, stride = parse_span(window, 'window'), parse_span(stride, 'stride')
+    if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
+        raise ValueError(f'time_limit must be a positive number of seconds, got {time_limit!r}')
     check_positive_int('batch_size', batch_size)
     if fps is not None and not (isinstance(fps, (int, float)) and fps > 0 and math.isfinite(fps)):
         raise ValueError(f'fps must be a positive number, got {fps!r}')
@@ -269,7 +281,7 @@ def predict_timeline(
     times = reader.frame_times() if (window.unit == 's' or not folder or reader.fps is not None) else None
     bounds = window_bounds(reader.num_frames, times, window, stride)
     picks = _window_picks(model, reader, bounds, window)
-    probs = _classify_windows(model, reader, picks, batch_size, progress, amp, memory_format)
+    probs = _classify_windows(model, reader, picks, batch_size, progress, amp, memory_format, time_limit)
     spans = None
     if times is not None:
         edge = times.tolist() + [_end_time(times)]
