@@ -374,6 +374,7 @@ def models_command(args) -> None:
 
 def prepare_command(args) -> None:
     import time
+    from ._shards import job_place
     from .data.prepare import LIST_NAME, REPORT_NAME, PrepareOptions, prepare_collection
     options = PrepareOptions(args.short_side, args.keyframe_interval, args.fps, args.frames, args.jpeg_quality)
     start = time.perf_counter()
@@ -384,10 +385,12 @@ def prepare_command(args) -> None:
               file=sys.stderr)
         raise
     done = counts['prepared'] + counts['failed']
-    skipped = f", {counts['skipped']} already done" if counts['skipped'] else ''
-    print(f"{counts['prepared']} prepared, {counts['failed']} failed (their errors are in {args.dst}/{REPORT_NAME})"
-          f"{skipped}; {done / (time.perf_counter() - start):.2f} videos/s; list: {args.dst}/{LIST_NAME}",
-          file=sys.stderr)
+    rank, world = job_place()
+    skipped = f", {counts['skipped']} already done" if counts['skipped'] else f' (rank {rank} of {world})' \
+        if world > 1 else ''
+    errors = f' (their errors are in {args.dst}/{REPORT_NAME})' if counts['failed'] else ''
+    print(f"{counts['prepared']} prepared, {counts['failed']} failed{errors}{skipped}; "
+          f"{done / (time.perf_counter() - start):.2f} videos/s; list: {args.dst}/{LIST_NAME}", file=sys.stderr)
 
 
 def space_command(args) -> None:

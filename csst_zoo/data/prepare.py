@@ -16,16 +16,16 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator, List, NamedTuple, Optional
 
-from .._checks import check_positive_int
 from .._io import staged_files, write_atomic
 from .._rows import header_text, read_rows, row_text
 from .._shards import ShardedRows, job_place
-from .readers import VideoLimits, VideoReadError
+from .readers import VideoLimits, VideoReadError, _declared_seconds
 from .sources import csv_rows, is_collection, list_videos, source_root
 
 __all__ = ['PrepareOptions', 'Source', 'list_sources', 'prepare_collection', 'prepare_video', 'LIST_NAME',
@@ -182,22 +182,23 @@ def _filtered(container, stream, options: PrepareOptions, pix_fmt: str) -> Itera
     yield from drain()
 
 
+@contextmanager
 def _opened(source: Path, limits: VideoLimits):
+    """The open file and its first video stream, whose declared size and length are within ``limits``."""
     import av
-    container = av.open(str(source))
-    if not container.streams.video:
-        container.close()
-        raise VideoReadError(f'{source} has no video stream')
-    stream = container.streams.video[0]
-    seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
-    limits.check(source, stream.codec_context.width, stream.codec_context.height, seconds)
-    return container, stream
+    with av.open(str(source)) as container:
+        if not container.streams.video:
+            raise VideoReadError(f'{source} has no video stream')
+        stream = container.streams.video[0]
+        limits.check(source, stream.codec_context.width, stream.codec_context.height,
+                     _declared_seconds(container, stream))
+        yield container, stream
 
 
 def _encode_video(source: Path, target: Path, options: PrepareOptions, limits: VideoLimits) -> dict:
     import av
-    container, stream = _opened(source, limits)
-    with container, staged_files(target) as stage, av.open(str(stage / target.name), 'w') as out:
+    with _opened(source, limits) as (container, stream), staged_files(target) as stage, \
+            av.open(str(stage / target.name), 'w') as out:
         rate = Fraction(options.fps).limit_denominator(1001) if options.fps else stream.average_rate or Fraction(25)
         encoder = out.add_stream('libx264', rate=rate)
         encoder.width, encoder.height = _scaled_size(stream.codec_context.width, stream.codec_context.height,
@@ -223,8 +224,7 @@ def _encode_video(source: Path, target: Path, options: PrepareOptions, limits: V
 def _write_frames(source: Path, target: Path, options: PrepareOptions, limits: VideoLimits) -> dict:
     import torch
     from torchvision.io import encode_jpeg
-    container, stream = _opened(source, limits)
-    with container, staged_files(target) as stage:
+    with _opened(source, limits) as (container, stream), staged_files(target) as stage:
         folder = stage / target.name
         folder.mkdir()
         count, size = 0, (0, 0)
