@@ -152,8 +152,9 @@ def test_timm_create_model_and_contract():
     assert model(x).shape == feats.shape
     model.reset_classifier(5, 'max')
     assert model(x).shape == (1, 5)
-    with pytest.raises(ValueError, match='global_pool can only be disabled'):
-        model.reset_classifier(5, '')
+    model.reset_classifier(5, '')  # timm's contract allows it; a clip's unpooled map cannot be classified
+    with pytest.raises(ValueError, match='the classifier needs pooled features'):
+        model(x)
 
 
 def test_default_cfg_input_size_runs():

@@ -14,11 +14,13 @@ import test_fx
 import test_layers
 import test_models
 import test_rivals
+import test_timm_contract
 import test_train
 from csst_zoo.engine import inference, train
 from csst_zoo.families import csst, gst, tam, tsm
 from csst_zoo.layers import C2DConv, spatiotemporal_mean
 from csst_zoo.models import video_resnet
+from test_timm_contract import timm_tests  # noqa: F401  (the fixture: timm's test file, adapted)
 
 # Where a planted bug is active: everywhere, or only on one path a test of that path must check.
 PATHS = {
@@ -136,3 +138,13 @@ def test_residual_add_in_place_while_training(monkeypatch):
     monkeypatch.setattr(video_resnet, 'recording_autograd', lambda: False)
     with pytest.raises(AssertionError, match='CopySlices'):
         test_models.test_training_graph_copies_no_clip_for_an_in_place_op('c2d')
+
+
+def test_head_ignoring_pre_logits_breaks_timms_contract(monkeypatch, pytester, timm_tests):  # noqa: F811
+    """timm's own default-cfg test, run by test_timm_contract, sees a head that answers logits when
+    asked for the pooled features (``forward_head(x, pre_logits=True)``, what timm's feature users call)."""
+    head = video_resnet.VideoResNet.forward_head
+    monkeypatch.setattr(video_resnet.VideoResNet, 'forward_head', lambda self, x, pre_logits=False: head(self, x))
+    result = test_timm_contract.run_timm_tests(pytester, monkeypatch, timm_tests, ('test_model_default_cfgs',))
+    result.assert_outcomes(failed=len(test_timm_contract.MODELS))
+    assert 'pre_logits feature dim' in result.stdout.str()

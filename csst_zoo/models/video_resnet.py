@@ -153,9 +153,14 @@ class VideoResNet(ResNet):
             block, layers, num_classes=num_classes, in_chans=in_chans, norm_layer=FrameBatchNorm,
             zero_init_last=zero_init_last, **kwargs)
         self.family, self.family_args = family, family_args
-        _place_family(self, family, family_args, layers, num_frames)
-        _make_video(self)
-        self.reset_classifier(num_classes, global_pool)
+        # The family's layers and the per-frame forms are made where timm made the 2D net (device=,
+        # dtype=, as timm's factory passes them): on the meta device, nothing is allocated.
+        with torch.device(kwargs.get('device') or next(self.parameters()).device):
+            _place_family(self, family, family_args, layers, num_frames)
+            _make_video(self)
+            self.reset_classifier(num_classes, global_pool)
+        if kwargs.get('dtype') is not None:
+            self.to(dtype=kwargs['dtype'])
         leftover = [n for n, m in self.named_modules() if type(m).__name__.endswith('2d')]
         if leftover:
             raise ValueError(f'these 2D modules have no video form here: {", ".join(leftover)}')
@@ -182,18 +187,25 @@ class VideoResNet(ResNet):
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
         if global_pool is None:
             global_pool = self.global_pool.pool_type
-        if num_classes and not global_pool:
-            raise ValueError('global_pool can only be disabled (\'\') when the classifier is removed (num_classes=0)')
         weight = next(self.parameters())
         self.num_classes = num_classes
         self.global_pool = GlobalPool3d(global_pool, flatten=True)
         self.fc = nn.Linear(self.num_features, num_classes, device=weight.device, dtype=weight.dtype) \
             if num_classes else nn.Identity()
         self.head_hidden_size = self.num_features
+        self.global_pool.train(self.training)
         self.fc.train(self.training)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward_features(check_clip(x, self.in_chans))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        # timm lets a classifier follow no pooling (reset_classifier(5, '')), for maps whose last
+        # dim is the channels; a clip's are (N, C, T, h, w), which a classifier cannot read.
+        if not (pre_logits or self.global_pool.pool_type or isinstance(self.fc, nn.Identity)):
+            raise ValueError("the classifier needs pooled features: reset_classifier(num_classes, 'avg'), or "
+                             "reset_classifier(0, '') for the unpooled feature map")
+        return super().forward_head(x, pre_logits)
 
 
 def check_clip(x: torch.Tensor, in_chans: int) -> torch.Tensor:
