@@ -48,6 +48,9 @@ def test_timeline_switches_within_one_stride_of_the_cut(two_scene_model, two_sce
     start, end = timeline.times[switch]
     assert abs((start + end) / 2 - CUT) <= 0.5
     assert torch.allclose(timeline.probs.sum(dim=1), torch.ones(len(leaders)))
+    # no autograd graph: one held by each window's probabilities keeps its activations (the demo
+    # page's server grew by about 200 MB a window at 224 px)
+    assert not timeline.probs.requires_grad
 
 
 def test_timeline_by_frames_on_a_frame_folder_without_fps(two_scene_model, tmp_path):

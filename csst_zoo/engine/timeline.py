@@ -187,7 +187,6 @@ class Timeline:
         plt.close(fig)
 
 
-@torch.no_grad()
 def _window_picks(model, reader, bounds, window: Span) -> List[torch.Tensor]:
     """The frames each window ``[a, b)`` gives the model: its sampling applied inside the window."""
     num_frames = model.num_frames
@@ -200,6 +199,7 @@ def _window_picks(model, reader, bounds, window: Span) -> List[torch.Tensor]:
     return [clip_indices(b - a, num_frames, False, 1, **sampling)[0] + a for a, b in bounds]
 
 
+@torch.no_grad()  # without it each window's probabilities keep its activations alive
 def _classify_windows(model, reader, picks, batch_size, progress, amp, memory_format,
                       time_limit: Optional[float] = None) -> List[torch.Tensor]:
     """Each window's class probabilities, decoding the video once, front to back, and keeping a
