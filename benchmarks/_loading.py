@@ -1,7 +1,8 @@
-"""Measuring a DataLoader over a collection, shared by dataload.py and predict_collection.py: the
-collections shaped like data sets (PROFILES), a loader's clips/s and its workers' peak memory, the
-model alone, and the rate to expect of predict."""
+"""Measuring loading, shared by dataload.py, prepare.py and predict_collection.py: one worker's time
+and memory per clip of a video, the collections shaped like data sets (PROFILES), a loader's clips/s
+and its workers' peak memory, the model alone, and the rate to expect of predict."""
 import math
+import statistics
 import time
 from pathlib import Path
 from typing import NamedTuple, Tuple
@@ -27,6 +28,27 @@ PROFILES = {p.name: p for p in (
     Profile('kinetics-mp4-720p', 'mp4', 720, (10.0, 10.0), 30),
     Profile('long-mp4-720p', 'mp4', 720, (60.0,), 30),
 )}
+
+
+def measure_loading(path: str, frames: int, train: bool, clips: int, warmup: bool):
+    """(seconds per clip, peak bytes above the resting set) of loading ``clips`` clips of ``path``, as
+    a DataLoader worker does (torch on one thread); run it in a fresh process (in_fresh_process)."""
+    torch.set_num_threads(1)
+    import csst_zoo
+    from csst_zoo.data import VideoDataset, eval_transform, train_transform
+    cfg = csst_zoo.create_model('c2d_resnet18', num_frames=frames).pretrained_cfg
+    transform = train_transform(cfg) if train else eval_transform(cfg)
+    dataset = VideoDataset([(path, 0)], frames, transform, train=train)
+    if warmup:
+        dataset[0]
+    can_peak = reset_peak_rss()
+    rest = proc_status('VmRSS')
+    times = []
+    for _ in range(clips):
+        start = time.perf_counter()
+        dataset[0]
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), (proc_status('VmHWM') - rest) if can_peak else None
 
 
 def _worker_started(_):

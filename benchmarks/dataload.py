@@ -39,9 +39,8 @@ from pathlib import Path
 
 import torch
 
-from _loading import PROFILES, expected_predict_rate, measure_loader
-from _measure import (
-    device_name, emit, freed_memory_returned, in_fresh_process, proc_status, reset_peak_rss, results_header)
+from _loading import PROFILES, expected_predict_rate, measure_loader, measure_loading
+from _measure import device_name, emit, freed_memory_returned, in_fresh_process, results_header
 from _scenes import key_frame_interval, write_scene
 
 FORMATS = ('frames', 'webm', 'mp4')
@@ -114,26 +113,6 @@ def parse_args(argv=None):
     if any(h < 32 or h % 2 for h in args.heights) or any(v * args.fps < args.frames for v in args.lengths):
         p.error(f'--heights must be even and >= 32, and every --lengths x --fps at least --frames ({args.frames})')
     return args
-
-
-def measure_loading(path: str, frames: int, train: bool, clips: int, warmup: bool):
-    """(seconds per clip, peak bytes above the resting set) of loading ``clips`` clips, as a worker."""
-    torch.set_num_threads(1)
-    import csst_zoo
-    from csst_zoo.data import VideoDataset, eval_transform, train_transform
-    cfg = csst_zoo.create_model('c2d_resnet18', num_frames=frames).pretrained_cfg
-    transform = train_transform(cfg) if train else eval_transform(cfg)
-    dataset = VideoDataset([(path, 0)], frames, transform, train=train)
-    if warmup:
-        dataset[0]
-    can_peak = reset_peak_rss()
-    rest = proc_status('VmRSS')
-    times = []
-    for _ in range(clips):
-        start = time.perf_counter()
-        dataset[0]
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), (proc_status('VmHWM') - rest) if can_peak else None
 
 
 _worker_rest = 0  # a loader worker's resident set when it started, for the peak above it

@@ -11,6 +11,7 @@ a stopped run resumes where it stopped (``resume``), and a source that cannot be
 its error, not the end of the run. Under torchrun each rank prepares a disjoint share
 (``_shards.ShardedRows``).
 """
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -267,6 +268,11 @@ def _prepare_one(source: Source, dst: Path, options: PrepareOptions) -> dict:
     return dict(row, seconds=round(time.perf_counter() - start, 3))
 
 
+def _one_thread() -> None:
+    import torch
+    torch.set_num_threads(1)  # one thread a worker: the workers take the cores
+
+
 def _in_workers(sources: List[Source], dst: Path, options: PrepareOptions, workers: int) -> Iterator[dict]:
     """Report rows as the videos finish: here, or in ``workers`` processes (a few videos queued each)."""
     if workers == 0:
@@ -274,7 +280,10 @@ def _in_workers(sources: List[Source], dst: Path, options: PrepareOptions, worke
             yield _prepare_one(s, dst, options)
         return
     queue = iter(sources)
-    with ProcessPoolExecutor(workers) as pool:
+    # spawned, not forked: a fork of a process whose torch has run threads can deadlock in the
+    # child's first torch op (the JPEG encoder of --frames)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn'),
+                             initializer=_one_thread) as pool:
         running = set()
         try:
             while True:
