@@ -342,8 +342,8 @@ def _predict_collection(args) -> None:
         elapsed = time.perf_counter() - start
         done = counts['predicted'] + counts['failed']
         skipped = f', {len(videos) - len(todo)} already in {args.output}' if len(todo) < len(videos) else ''
-        if world > 1:
-            skipped = f' (rank {rank} of {world})' + skipped.replace('already in', 'done or left to the other ranks in')
+        if world > 1:  # the videos this rank did not take are done or the other ranks'
+            skipped = f' (rank {rank} of {world}: {len(todo)} of {len(videos)} videos)'
         print(f"{counts['predicted']} predicted, {counts['failed']} failed{skipped}; {done / elapsed:.2f} videos/s "
               f'over {elapsed:.1f} s' + ('; interrupted: run it again with --resume to finish'
                                         if counts.get('interrupted') and writer else ''), file=sys.stderr)
@@ -386,10 +386,10 @@ def prepare_command(args) -> None:
         raise
     done = counts['prepared'] + counts['failed']
     rank, world = job_place()
-    skipped = f", {counts['skipped']} already done" if counts['skipped'] else f' (rank {rank} of {world})' \
-        if world > 1 else ''
+    where = f' (rank {rank} of {world})' if world > 1 else ''
+    skipped = f", {counts['skipped']} already done" if counts['skipped'] else ''
     errors = f' (their errors are in {args.dst}/{REPORT_NAME})' if counts['failed'] else ''
-    print(f"{counts['prepared']} prepared, {counts['failed']} failed{errors}{skipped}; "
+    print(f"{counts['prepared']} prepared, {counts['failed']} failed{errors}{skipped}{where}; "
           f"{done / (time.perf_counter() - start):.2f} videos/s; list: {args.dst}/{LIST_NAME}", file=sys.stderr)
 
 
