@@ -23,7 +23,11 @@ def _complete_text(path) -> str:
 def read_rows(path, columns: Sequence[str], what: str = 'a rows file', options: str = 'other options') -> List[dict]:
     """The complete rows of ``path`` as dicts (a CSV's cells as strings); a CSV whose header is not
     ``columns`` is an error naming the file and the ``options`` that change the columns."""
-    lines = _complete_text(path).splitlines()
+    return _parse_rows(_complete_text(path), path, columns, what, options)
+
+
+def _parse_rows(text: str, path, columns: Sequence[str], what: str, options: str) -> List[dict]:
+    lines = text.splitlines()
     if _is_csv(path):
         rows = list(csv.reader(lines))
         if not rows or rows[0] != list(columns):
@@ -65,8 +69,9 @@ class RowFile:
                                   'output')
         self.rows: List[dict] = []
         if has_rows:
-            self.rows = read_rows(self.path, self.columns, what, options)
-            complete = len(_complete_text(self.path).encode('utf-8'))
+            text = _complete_text(self.path)
+            self.rows = _parse_rows(text, self.path, self.columns, what, options)
+            complete = len(text.encode('utf-8'))
             if complete < self.path.stat().st_size:
                 with open(self.path, 'r+b') as f:
                     f.truncate(complete)

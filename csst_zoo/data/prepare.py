@@ -27,7 +27,7 @@ from .._io import staged_files, write_atomic
 from .._rows import header_text, read_rows, row_text
 from .._shards import ShardedRows, job_place
 from .readers import VideoLimits, VideoReadError, _declared_seconds
-from .sources import csv_rows, is_collection, list_videos, source_root
+from .sources import csv_rows, is_collection, is_csv_list, list_videos, source_root
 
 __all__ = ['PrepareOptions', 'Source', 'list_sources', 'prepare_collection', 'prepare_video', 'LIST_NAME',
            'REPORT_NAME']
@@ -92,7 +92,7 @@ def list_sources(src, frames: bool = False) -> List[Source]:
     folder, as ``.mp4`` or, with ``frames``, a folder), label and split: from the folders, or from
     a CSV's ``label`` and ``split`` columns."""
     root = source_root(src)
-    if Path(src).suffix.lower() == '.csv' and Path(src).is_file():
+    if is_csv_list(src):
         rows = csv_rows(src)
         found = [(row['path'], row.get('label') or '', _SPLITS.get((row.get('split') or '').lower(),
                                                                     row.get('split') or '')) for row in rows]
@@ -128,7 +128,7 @@ def _check_distinct(sources: List[Source]) -> None:
 def check_destination(src, dst, sources: List[Source]) -> Path:
     """DST, created if needed: not inside a source folder, not one of the sources, writable."""
     dst = Path(dst)
-    if is_collection(src) and not (Path(src).suffix.lower() == '.csv' and Path(src).is_file()):
+    if is_collection(src) and not is_csv_list(src):
         root = source_root(src).resolve()
         if dst.resolve() == root or root in dst.resolve().parents:
             raise ValueError(f'DST {dst} lies inside SRC {src}: a later run would take the prepared videos for '
@@ -324,7 +324,7 @@ def prepare_collection(src, dst, options: PrepareOptions = PrepareOptions(), wor
     dst = check_destination(src, dst, sources)
     rank, world = job_place()
     if resume and rank == 0:
-        _remove_staging(dst)
+        _remove_staging(dst, sources)
     report = ShardedRows(dst / REPORT_NAME, REPORT_COLUMNS, lambda row: os.path.abspath(row['source']), resume,
                          'a prepare report', 'another version of csst-zoo')
     todo = report.share(sources, key=lambda s: os.path.abspath(s.path))
@@ -345,11 +345,13 @@ def prepare_collection(src, dst, options: PrepareOptions = PrepareOptions(), wor
     return counts
 
 
-def _remove_staging(dst: Path) -> None:
-    """The staging folders of writes that a killed run left (each output is redone whole)."""
-    for stage in sorted(dst.rglob('.tmp-*'), reverse=True):
-        if stage.is_dir():
-            shutil.rmtree(stage, ignore_errors=True)
+def _remove_staging(dst: Path, sources: List[Source]) -> None:
+    """The staging folders that a killed run left beside the outputs and in DST (each output is
+    redone whole); nothing else under DST is searched."""
+    for folder in sorted({dst} | {(dst / s.output).parent for s in sources}):
+        for stage in folder.glob('.tmp-*'):
+            if stage.is_dir():
+                shutil.rmtree(stage, ignore_errors=True)
 
 
 def _write_list(dst: Path, sources: List[Source]) -> None:

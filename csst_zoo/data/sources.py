@@ -8,7 +8,7 @@ from typing import List
 
 from .readers import FRAME_SUFFIXES, VIDEO_SUFFIXES
 
-__all__ = ['csv_rows', 'is_collection', 'list_videos', 'source_root']
+__all__ = ['csv_rows', 'is_collection', 'is_csv_list', 'list_videos', 'source_root']
 
 _GLOB_CHARS = frozenset('*?[')
 
@@ -21,11 +21,16 @@ def _is_video(path: Path) -> bool:
     return (path.suffix.lower() in VIDEO_SUFFIXES and path.is_file()) or _is_frame_folder(path)
 
 
+def is_csv_list(source) -> bool:
+    """Whether ``source`` is a CSV list of videos (a ``.csv`` file with a ``path`` column)."""
+    return Path(source).suffix.lower() == '.csv' and Path(source).is_file()
+
+
 def is_collection(source) -> bool:
     """Whether ``source`` names many videos (a folder of them, a glob pattern, a .csv list) rather
     than one (a video file or a folder of frames)."""
     path = Path(source)
-    if path.suffix.lower() == '.csv' and path.is_file():
+    if is_csv_list(source):
         return True
     if path.is_dir():
         return not _is_frame_folder(path)
@@ -75,7 +80,7 @@ def list_videos(source) -> List[Path]:
             raise FileNotFoundError(f'video {source} does not exist (give a video file, a frame folder, a folder of '
                                     "videos, a glob pattern such as 'clips/*.mp4' or a .csv list with a path column)")
         return [path]
-    if path.suffix.lower() == '.csv' and path.is_file():
+    if is_csv_list(source):
         videos, what = [row['path'] for row in csv_rows(path)], f'the CSV list {source}'
     elif path.is_dir():
         videos, what = _videos_under(path), f'the folder {source}'
@@ -86,8 +91,6 @@ def list_videos(source) -> List[Path]:
         raise ValueError(f'{what} names no videos ({"/".join(VIDEO_SUFFIXES)} files or folders of '
                          f'{"/".join(FRAME_SUFFIXES)} frames)')
     return videos
-
-
 
 
 def source_root(source) -> Path:

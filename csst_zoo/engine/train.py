@@ -13,7 +13,6 @@ import csv
 import dataclasses
 import hashlib
 import json
-import os
 import sys
 import time
 import typing
@@ -29,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm import tqdm
 
 from .._io import read_mapping, staged_files, write_atomic
+from .._shards import every_rank, job_place, use_local_device
 from ..data import (
     DATASETS, SAMPLINGS, SYNTHETIC, SyntheticClips, VideoDataset, collate_clips, decode_clips, eval_transform,
     mirrored_classes, read_dataset, sampling_args, train_transform)
@@ -150,27 +150,16 @@ class Distributed:
     """The process's place in a torchrun job (or a single process), and its device."""
 
     def __init__(self):
-        self.world_size = int(os.environ.get('WORLD_SIZE', 1))
-        self.rank = int(os.environ.get('RANK', 0))
-        local_rank = int(os.environ.get('LOCAL_RANK', 0))
-        if torch.cuda.is_available():
-            torch.cuda.set_device(local_rank)
-            self.device = torch.device('cuda', local_rank)
-        else:
-            self.device = torch.device('cpu')
+        self.rank, self.world_size = job_place()
+        use_local_device()
+        self.device = torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() \
+            else torch.device('cpu')
         if self.world_size > 1 and not dist.is_initialized():
             dist.init_process_group('nccl' if self.device.type == 'cuda' else 'gloo')
 
     @property
     def main(self) -> bool:
         return self.rank == 0
-
-    def gather(self, obj) -> List:
-        if self.world_size == 1:
-            return [obj]
-        out = [None] * self.world_size
-        dist.all_gather_object(out, obj)
-        return out
 
 
 def weights_digest(model: torch.nn.Module) -> str:
@@ -255,7 +244,7 @@ def evaluate(model, dataset: VideoDataset, num_classes: int, batch_size: int = 8
         labels.append(target)
     shard = (indices, torch.cat(scores), torch.cat(labels))
     seen, all_scores, all_labels = set(), [], []
-    for idx, s, lab in ddp.gather(shard):
+    for idx, s, lab in every_rank(shard):
         for i, row, y in zip(idx, s, lab):
             if i not in seen:  # DistributedSampler pads the last shard with repeats
                 seen.add(i)
