@@ -46,7 +46,7 @@ def test_one_epoch_run_gives_the_json_structure(tmp_path):
     assert out['meta']['chance_top1'] == 50.0 and out['meta']['seeds'] == [0, 1]
     assert [r['family'] for r in out['rows']] == ['c2d', 'csst']
     for r in out['rows']:
-        assert set(r) >= {'top1', 'top1_mean', 'top1_std', 'params_m', 'gflops', 'epoch_seconds'}
+        assert set(r) >= {'top1', 'top1_mean', 'top1_std', 'above', 'params_m', 'gflops', 'epoch_seconds'}
         assert len(r['top1']) == 2 and all(0 <= v <= 100 for v in r['top1'])
     assert out['rows'][1]['gflops'] > out['rows'][0]['gflops']
 
@@ -56,3 +56,26 @@ def test_bad_arguments():
         probe.parse_args(['--families', 'c2d,x3d'])
     with pytest.raises(SystemExit):
         probe.parse_args(['--train-clips', '4', '--batch-size', '16'])
+
+
+def test_a_family_ranks_above_another_only_where_the_seeds_ranges_separate():
+    rows = [dict(family='c2d', top1=[49.0, 51.0, 50.0]), dict(family='tsm', top1=[52.0, 90.0, 70.0]),
+            dict(family='csst', top1=[95.0, 99.0, 97.0])]
+    assert probe.ranked_below(rows[2], rows) == ['c2d', 'tsm']
+    assert probe.ranked_below(rows[1], rows) == ['c2d']  # 52 > 51: every seed of TSM beats every seed of C2D
+    assert probe.ranked_below(rows[0], rows) == []
+    rows[1]['top1'][0] = 51.0  # TSM's worst seed ties C2D's best: no order
+    assert probe.ranked_below(rows[1], rows) == []
+
+
+def test_the_table_shows_every_seed_and_the_ranking():
+    args = probe.parse_args(['--families', 'c2d,csst', '--seeds', '2'])
+    meta = dict(seeds=[0, 1], chance_top1=50.0)
+    rows = [dict(family='c2d', top1=[49.5, 50.5], top1_mean=50.0, top1_std=0.7, above=[], params_m=11.18,
+                 gflops=0.074, epoch_seconds=5.0),
+            dict(family='csst', top1=[96.0, 100.0], top1_mean=98.0, top1_std=2.8, above=['c2d'], params_m=14.53,
+                 gflops=0.095, epoch_seconds=7.0)]
+    lines = probe.render(args, meta, rows).splitlines()
+    assert lines[2].split(' | ')[2:4] == ['seed 0', 'seed 1'] and lines[3].count('|') == lines[2].count('|')
+    assert lines[4].startswith('| c2d_resnet18 | 50.0 ± 0.7 | 49.5 | 50.5 | - |')
+    assert lines[5].startswith('| csst_resnet18 | 98.0 ± 2.8 | 96.0 | 100.0 | c2d_resnet18 |')
