@@ -21,9 +21,9 @@ __all__ = ['proc_status', 'reset_peak_rss', 'in_fresh_process', 'freed_memory_re
 torch.backends.cudnn.benchmark = True
 
 
-def proc_status(key: str) -> int:
-    """A byte figure of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) of this process (Linux)."""
-    with open('/proc/self/status') as f:
+def proc_status(key: str, pid='self') -> int:
+    """A byte figure of ``/proc/PID/status`` (``VmRSS``, ``VmHWM``) of this process or ``pid`` (Linux)."""
+    with open(f'/proc/{pid}/status') as f:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key + ':'))
 
 

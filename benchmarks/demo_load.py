@@ -22,14 +22,10 @@ fresh request afterwards. Goal: nothing failed, peak memory under 2 GB for a Res
 """
 import argparse
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +33,8 @@ import numpy as np
 from csst_zoo.data.writers import write_video
 from csst_zoo.demo import write_examples
 
-from _measure import device_name, emit, results_header
+from _demo_server import serve
+from _measure import device_name, emit, proc_status, results_header
 
 
 def parse_args(argv=None):
@@ -68,31 +65,6 @@ def write_mix(folder: Path) -> list:
             ('hostile', endless), ('good', good[0]), ('corrupt', corrupt)]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def start_server(model: str, port: int, time_limit: float, log: Path):
-    # its output to a file: the timelines' progress bars would fill a pipe nobody reads and stop it
-    with open(log, 'w') as out:
-        server = subprocess.Popen([sys.executable, '-m', 'csst_zoo', 'demo', model, '--port', str(port),
-                                   '--time-limit', str(time_limit)], stdout=out, stderr=subprocess.STDOUT)
-    url = f'http://127.0.0.1:{port}/'
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f'the demo stopped: {log.read_text()[-2000:]}')
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return server, url
-        except OSError:
-            time.sleep(0.5)
-    server.kill()
-    raise RuntimeError('the demo did not answer within 300 s')
-
-
 def one_request(url: str, path: Path) -> dict:
     """Upload ``path`` as a fresh session: its outcome, latency and the longest queue ahead of it."""
     from gradio_client import Client, handle_file
@@ -118,25 +90,17 @@ def one_request(url: str, path: Path) -> dict:
     return dict(outcome=outcome, message=message, seconds=time.perf_counter() - start, ahead=ahead)
 
 
-def peak_mb(pid: int) -> float:
-    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
-        if line.startswith('VmHWM:'):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError('no VmHWM in /proc (Linux only)')
-
-
 def main(argv=None):
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix='csst-demo-load-') as tmp:
         mix = write_mix(Path(tmp))
-        server, url = start_server(args.model, free_port(), args.time_limit, Path(tmp) / 'server.log')
-        try:
-            rest = peak_mb(server.pid)
+        with serve(args.model, '--time-limit', str(args.time_limit), timeout=300) as demo:
+            rest = proc_status('VmHWM', demo.pid) / 2 ** 20  # MB
             results = [None] * args.sessions
 
             def session(k):
                 kind, path = mix[k % len(mix)]
-                results[k] = dict(kind=kind, **one_request(url, path))
+                results[k] = dict(kind=kind, **one_request(demo.url, path))
             threads = [threading.Thread(target=session, args=(k,)) for k in range(args.sessions)]
             start = time.perf_counter()
             for t in threads:
@@ -144,11 +108,8 @@ def main(argv=None):
             for t in threads:
                 t.join()
             wall = time.perf_counter() - start
-            after = one_request(url, mix[0][1])
-            peak = peak_mb(server.pid)
-        finally:
-            server.terminate()
-            server.wait(60)
+            after = one_request(demo.url, mix[0][1])
+            peak = proc_status('VmHWM', demo.pid) / 2 ** 20
     text = table(args, results, wall, after, rest, peak)
     emit(text, args.output)
 

@@ -7,22 +7,19 @@ It trains a C2D-ResNet18 for a few seconds to tell the red scene of the page's e
 from the blue one, saves it as a checkpoint folder, starts `csst-zoo demo` on it, uploads the
 example `two_scenes.webm` and screenshots the page with the tooltip of a window shown. Needs the
 demo and test extras (gradio, playwright) and Debian's chromium (`apt-get install chromium`).
-The helpers here (serving the demo, driving the browser) are the ones tests/test_demo.py uses.
+The helpers here (serving the demo from _demo_server, driving the browser) are the ones
+tests/test_demo.py uses.
 """
 import argparse
 import contextlib
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
+from _demo_server import serve
 from _scenes import scene_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,42 +27,6 @@ CHROMIUM = '/usr/bin/chromium'
 # headless as root, and nothing that reaches out to Google's servers (closed networks refuse it)
 CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
                  '--disable-component-update', '--disable-sync']
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve(model: str, *options: str, timeout: float = 180):
-    """``csst-zoo demo MODEL OPTIONS`` on a free local port in a subprocess; yields its URL once it answers."""
-    port = free_port()
-    log = tempfile.TemporaryFile()
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED='False')
-    server = subprocess.Popen([sys.executable, '-m', 'csst_zoo', 'demo', model, '--port', str(port), *options],
-                              stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f'http://127.0.0.1:{port}/'
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=5).close()
-                break
-            except OSError:
-                log.seek(0)
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f'csst-zoo demo did not come up at {url}:\n{log.read().decode()[-3000:]}')
-                time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 @contextlib.contextmanager
@@ -118,8 +79,8 @@ def main(argv=None):
                                   'blue scene': np.concatenate([_scene(2, 16, 96, s) for s in (7, 8)])})
         csst_zoo.save_pretrained(model, tmp / 'model')
         two_scenes = write_examples(tmp / 'examples')[0]
-        with serve(f'local-dir:{tmp / "model"}', '--window', '2s', '--stride', '1s') as url, browser_page() as page:
-            page.goto(url)
+        with serve(f'local-dir:{tmp / "model"}', '--window', '2s', '--stride', '1s') as demo, browser_page() as page:
+            page.goto(demo.url)
             answer = upload(page, two_scenes)
             page.locator('#demo-timeline rect.tl-window').nth(8).hover()
             page.wait_for_timeout(500)

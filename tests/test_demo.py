@@ -199,8 +199,8 @@ def test_the_page_in_a_real_browser(two_scene_model, two_scene_video, tmp_path):
     top = _predict(model, str(two_scene_video), '--topk', '1').split('%', 1)[1].strip()
     text = tmp_path / 'notes.mp4'
     text.write_text('these are notes, not a video\n')
-    with driver.serve(model, '--window', '2s', '--stride', '1s') as url, driver.browser_page() as page:
-        page.goto(url)
+    with driver.serve(model, '--window', '2s', '--stride', '1s') as demo, driver.browser_page() as page:
+        page.goto(demo.url)
         answer = driver.upload(page, two_scene_video)
         assert answer['top'] == top
         assert answer['switches'] == pytest.approx(_switch_points(windows), abs=1e-4) and len(answer['switches']) == 1
